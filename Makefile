@@ -1,0 +1,45 @@
+# spa2v — the two commands of the README, plus helpers.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= out/demo
+
+.PHONY: demo test lint bench bench-long clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever the project metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+## demo: set up, synthesize a stereo scene, and run the main job on it
+demo: $(VENV)/.installed
+	$(BIN)/spa2v synth $(OUT)/demo.wav --preset duet --duration 6 --truth $(OUT)/demo.truth.json
+	$(BIN)/spa2v cues $(OUT)/demo.wav -o $(OUT)/cues.json --plot $(OUT)/cues.png
+	@echo "demo written to $(OUT)/: demo.wav, cues.json, cues.png"
+
+## test: set up with the dev extras, lint, and run the test suite
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+## bench: the speed and accuracy figures of the cue sheet
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_cues.py
+
+bench-long: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_long.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache build src/*.egg-info

@@ -1,0 +1,16 @@
+"""spa2v: turn a stereo recording into a video whose content and layout follow the sound.
+
+The package is organised as one-way stages: ``audio`` (load, cues, synthetic scenes) ->
+``layout``/``planning`` -> ``generation`` -> ``media``. Importing it does not import torch.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("spa2v")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0"
+
+from spa2v.errors import Spa2vError
+
+__all__ = ["Spa2vError", "__version__"]

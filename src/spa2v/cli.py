@@ -1,0 +1,274 @@
+"""Command line: parses options and calls the library; no analysis lives here.
+
+Errors caused by input (a missing file, a corrupt file, a bad option) print one line
+``error: …`` on stderr and exit with status 2. Set ``SPA2V_DEBUG=1`` to see tracebacks of
+unexpected errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from spa2v import __version__
+from spa2v.errors import ParameterError, Spa2vError
+
+app = typer.Typer(
+    name="spa2v",
+    help="Turn a stereo recording into a video whose content and layout follow the sound.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+#: Files longer than this get a progress bar.
+_PROGRESS_MIN_S = 20.0
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"spa2v {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """spa2v: audio → cues → layout → video."""
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn library errors into one line and exit status 2; show warnings as one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except Spa2vError as exc:
+            _flush_warnings(caught)
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]interrupted[/]")
+            raise typer.Exit(130) from None
+        except OSError as exc:
+            _flush_warnings(caught)
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except Exception as exc:  # a bug: say so in one line unless debugging
+            if os.environ.get("SPA2V_DEBUG"):
+                raise
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                "(please report it; SPA2V_DEBUG=1 shows the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+    _flush_warnings(caught)
+
+
+def _flush_warnings(caught: list[warnings.WarningMessage]) -> None:
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if text not in seen and issubclass(w.category, UserWarning):
+            seen.add(text)
+            err.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+
+
+def _parse_channels(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    parts = value.replace(" ", "").split(",")
+    try:
+        left, right = (int(p) for p in parts)
+    except ValueError:
+        raise ParameterError(
+            f"--channels expects two channel indices like 0,1 (left,right), got {value!r}"
+        ) from None
+    return left, right
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Callable[[float, float | None], None]]:
+    """A Rich progress bar on stderr fed with (seconds done, total seconds)."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        shown = {"total": False}
+
+        def update(done: float, total: float | None) -> None:
+            if total is None or total < _PROGRESS_MIN_S:
+                return
+            if not shown["total"]:
+                progress.update(task, total=total)
+                shown["total"] = True
+            progress.update(task, completed=min(done, total))
+
+        yield update
+
+
+def _summary_table(cues: Any) -> Table:
+    s = cues.summary
+    table = Table(title="cue summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("duration", f"{cues.duration_s:.2f} s, {cues.channels} ch, {cues.sr} Hz")
+    if cues.spatial:
+        table.add_row("side", f"{s.side} (azimuth {s.azimuth_deg:+.1f}°, + = left)")
+        table.add_row(
+            "motion",
+            f"{s.motion}: {s.azimuth_start_deg:+.1f}° → {s.azimuth_end_deg:+.1f}°",
+        )
+    else:
+        table.add_row("side", "unknown (mono)")
+    table.add_row("loudness", f"{s.loudness_trend} ({s.loudness_change_db:+.1f} dB)")
+    if s.reference_f0_hz > 0:
+        table.add_row(
+            "pitch", f"{s.reference_f0_hz:.0f} Hz, change {s.pitch_change_st:+.2f} semitones"
+        )
+    table.add_row("onsets", f"{len(cues.onsets_s)} ({s.onset_rate_hz:.2f}/s)")
+    return table
+
+
+@app.command()
+def cues(
+    audio: Annotated[Path, typer.Argument(help="Audio or video file (WAV, FLAC, MP3, MP4…).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the cue sheet JSON here (default: stdout)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a multi-panel plot (PNG/SVG/PDF).")
+    ] = None,
+    sr: Annotated[int, typer.Option(help="Analysis sample rate in Hz.")] = 48_000,
+    channels: Annotated[
+        str | None,
+        typer.Option(help="Left,right channel indices for files with more than two channels."),
+    ] = None,
+    hop: Annotated[float, typer.Option(help="Hop between analysis frames, s.")] = 0.02,
+    max_delay_ms: Annotated[float, typer.Option(help="ITD search range, ±ms.")] = 1.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")] = False,
+) -> None:
+    """Measure spatial cues (ITD, ILD, azimuth, loudness, pitch, onsets) of a recording."""
+    from spa2v.audio.cues import CueParams, analyze_file
+
+    with _user_errors():
+        try:
+            params = CueParams(hop_s=hop, max_delay_ms=max_delay_ms)
+        except ValueError as exc:
+            raise ParameterError(_first_error(exc)) from None
+        with _progress("analysing", enabled=not quiet) as update:
+            sheet = analyze_file(
+                audio, sr=sr, channels=_parse_channels(channels), params=params, progress=update
+            )
+        if output is not None:
+            sheet.save(output)
+        if plot is not None:
+            from spa2v.media.plots import plot_cues
+
+            plot_cues(sheet, plot)
+        if output is None:
+            sys.stdout.write(sheet.to_json() + "\n")
+        if not quiet:
+            err.print(_summary_table(sheet))
+            for line in sheet.warnings:
+                err.print(f"[yellow]note:[/] {line}", highlight=False)
+            for what, where in (("cue sheet", output), ("plot", plot)):
+                if where is not None:
+                    err.print(f"wrote {what}: {where}", highlight=False)
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{loc}: {first.get('msg')}"
+    return str(exc)
+
+
+@app.command()
+def synth(
+    output: Annotated[Path, typer.Argument(help="WAV file to write (16-bit stereo).")],
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Scene: static-left, static-centre, static-right, left-to-right, "
+            "right-to-left, approach, recede, passby, duet."
+        ),
+    ] = "passby",
+    mic: Annotated[
+        str, typer.Option(help="Microphone model: head, spaced, coincident, panned.")
+    ] = "head",
+    duration: Annotated[float, typer.Option(help="Length in seconds.")] = 6.0,
+    sr: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 48_000,
+    rt60: Annotated[
+        float | None, typer.Option(help="Add diffuse reverberation with this RT60, s.")
+    ] = None,
+    drr: Annotated[float, typer.Option(help="Direct-to-reverberant ratio with --rt60, dB.")] = 3.0,
+    snr: Annotated[float | None, typer.Option(help="Add diffuse noise at this SNR, dB.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    truth: Annotated[
+        Path | None, typer.Option(help="Also write the ground truth JSON here.")
+    ] = None,
+) -> None:
+    """Write a synthetic stereo scene with known source positions (for demos and tests)."""
+    from spa2v.audio.synth import MIC_MODELS, render_preset
+
+    with _user_errors():
+        if mic not in MIC_MODELS:
+            raise ParameterError(f"--mic must be one of {', '.join(MIC_MODELS)}, got {mic!r}")
+        scene = render_preset(
+            preset,
+            duration_s=duration,
+            mic=mic,
+            sr=sr,  # type: ignore[arg-type]
+            rt60_s=rt60,
+            drr_db=drr,
+            snr_db=snr,
+            seed=seed,
+        )
+        scene.save(output, truth_path=truth)
+        names = ", ".join(f"{s.label} ({s.motion})" for s in scene.truth.sources)
+        err.print(f"wrote {output}: {duration:g} s, {mic} microphones, {names}", highlight=False)
+        if truth is not None:
+            err.print(f"wrote ground truth: {truth}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Package-level promises: light imports, bounded memory for long files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from spa2v.audio.cues import analyze_file
+
+
+def test_import_does_not_pull_in_torch_or_plotting() -> None:
+    code = (
+        "import sys, spa2v, spa2v.cli, spa2v.audio.cues, spa2v.audio.synth; "
+        "bad = [m for m in ('torch', 'diffusers', 'transformers', 'matplotlib') "
+        "if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _write_noise_wav(path: Path, seconds: float, sr: int = 48_000) -> None:
+    rng = np.random.default_rng(0)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        for _ in range(int(seconds)):
+            block = (rng.standard_normal((sr, 2)) * 3000).astype("<i2")
+            w.writeframes(block.tobytes())
+
+
+def _peak_mb(path: Path) -> float:
+    tracemalloc.start()
+    try:
+        analyze_file(path)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_does_not_grow_with_duration(tmp_path: Path) -> None:
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    _write_noise_wav(short, 15)
+    _write_noise_wav(long, 90)
+    peak_short, peak_long = _peak_mb(short), _peak_mb(long)
+    # the per-frame results grow (~0.5 kB per 20 ms frame); the audio never sits in memory
+    assert peak_long < peak_short + 12.0, (peak_short, peak_long)
+    assert peak_long < 80.0
