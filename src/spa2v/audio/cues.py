@@ -336,10 +336,12 @@ class CueExtractor:
         self._frames_done = 0
         self._samples = 0
         self._prev_flux_row: np.ndarray | None = None
-        self._avg_frames = max(1, int(round(self.params.itd_average_s / g.hop * self.sr)))
+        #: frames whose cross-spectra are averaged for the ITD
+        self.average_frames = max(1, int(round(self.params.itd_average_s / g.hop * self.sr)))
         self._cross_tail: np.ndarray | None = None
         self._weight_tail = np.zeros(0, dtype=np.float32)
-        self._lag_sr = float(self.sr)
+        #: lags per second of the GCC grid (set by the first batch)
+        self.lag_sr = float(self.sr)
         self._raw = _RawFrames()
 
     @property
@@ -412,7 +414,7 @@ class CueExtractor:
         cross, weight = _spatial.phat_cross_spectrum(
             spec[0], spec[1], n_fft=g.n_fft, sr=self.sr, beta=self.params.phat_beta
         )
-        k = self._avg_frames
+        k = self.average_frames
         if k > 1:
             if self._cross_tail is None:
                 self._cross_tail = np.zeros((k - 1, cross.shape[1]), dtype=cross.dtype)
@@ -427,7 +429,7 @@ class CueExtractor:
                 weight += joined_w[i : i + n]
             self._cross_tail = joined[-(k - 1) :]
             self._weight_tail = joined_w[-(k - 1) :]
-        corr, self._lag_sr = _spatial.gcc_phat_correlation(
+        corr, self.lag_sr = _spatial.gcc_phat_correlation(
             cross,
             weight,
             n_fft=g.n_fft,
@@ -479,7 +481,7 @@ def _build_sheet(
     spatial = ex.channels == 2
     floor_band = 10 ** (floor_db / 10.0) / max(g.n_bands, 1) * 1e-2
     # band powers averaged over the same span as the ITD's cross-spectra
-    avg = ex._avg_frames
+    avg = ex.average_frames
     ild_bands, ild, ild_weighted, consistency = _spatial.level_differences(
         uniform_filter1d(band_l, avg, axis=0, mode="nearest") if avg > 1 else band_l,
         uniform_filter1d(band_r, avg, axis=0, mode="nearest") if avg > 1 else band_r,
@@ -488,15 +490,15 @@ def _build_sheet(
     if spatial:
         # the averaged cross-spectrum of frame t is centred on frame t - (k - 1) / 2
         corr = raw["gcc"]
-        shift = (ex._avg_frames - 1) // 2
+        shift = (ex.average_frames - 1) // 2
         if shift and n > shift:
             corr = np.concatenate([corr[shift:], np.repeat(corr[-1:], shift, axis=0)])
         itd_s, gcc_peak, gcc_second = _spatial.pick_itd(
             corr,
-            ex._lag_sr,
+            ex.lag_sr,
             context_frames=max(1, int(round(p.itd_context_s / hop_s))),
             frame_weight=activity,
-            lobe=_spatial.main_lobe_lags(ex._lag_sr, sr=sr),
+            lobe=_spatial.main_lobe_lags(ex.lag_sr, sr=sr),
         )
         itd_ms = itd_s * 1000.0
         # A source that sounds all the time sits *at* the energy floor and would look like
@@ -536,9 +538,9 @@ def _build_sheet(
     frames = FrameCues(
         time_s=times,
         activity=activity,
-        itd_ms=np.where(spatial, itd_ms, 0.0),
+        itd_ms=itd_ms,
         itd_confidence=itd_conf,
-        ild_db=np.where(spatial, ild, 0.0),
+        ild_db=ild if spatial else np.zeros_like(ild),
         ild_bands_db=ild_bands if spatial else np.zeros_like(ild_bands),
         ild_confidence=ild_conf,
         azimuth_deg=azimuth,
