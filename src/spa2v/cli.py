@@ -112,29 +112,36 @@ def _parse_channels(value: str | None) -> tuple[int, int] | None:
 
 @contextmanager
 def _progress(label: str, enabled: bool) -> Iterator[Callable[[float, float | None], None]]:
-    """A Rich progress bar on stderr fed with (seconds done, total seconds)."""
-    if not enabled:
-        yield lambda done, total: None
-        return
+    """A Rich progress bar on stderr fed with (seconds done, total seconds).
+
+    It appears only once the input is known to be longer than ``_PROGRESS_MIN_S``, so short
+    files (and errors) leave the terminal untouched.
+    """
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        shown = {"total": False}
+    progress = Progress(*columns, console=err, transient=True)
+    task = progress.add_task(label, total=None, start=False)
+    state = {"started": False}
 
-        def update(done: float, total: float | None) -> None:
-            if total is None or total < _PROGRESS_MIN_S:
-                return
-            if not shown["total"]:
-                progress.update(task, total=total)
-                shown["total"] = True
-            progress.update(task, completed=min(done, total))
+    def update(done: float, total: float | None) -> None:
+        if not enabled or total is None or total < _PROGRESS_MIN_S:
+            return
+        if not state["started"]:
+            progress.start()
+            progress.start_task(task)
+            progress.update(task, total=total)
+            state["started"] = True
+        progress.update(task, completed=min(done, total))
 
+    try:
         yield update
+    finally:
+        if state["started"]:
+            progress.stop()
 
 
 def _summary_table(cues: Any) -> Table:

@@ -46,6 +46,11 @@ MAX_PLAUSIBLE_SAMPLE = 1e6
 MIN_DURATION_S = 0.02
 
 
+def _reason(exc: Exception) -> str:
+    """FFmpeg's own words for an error, without errno numbers and file names."""
+    return str(getattr(exc, "strerror", None) or exc)
+
+
 class MonoAudioWarning(UserWarning):
     """The input has one channel: left/right cues are unavailable."""
 
@@ -205,7 +210,9 @@ class AudioStream:
         try:
             self._container = av.open(str(self.path), mode="r", metadata_errors="ignore")
         except av.error.FFmpegError as exc:
-            raise AudioDecodeError(f"{self.path}: not a readable audio/video file ({exc})") from exc
+            raise AudioDecodeError(
+                f"{self.path}: not a readable audio/video file ({_reason(exc)})"
+            ) from exc
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise AudioDecodeError(f"{self.path}: cannot open ({exc})") from exc
         try:
@@ -282,7 +289,9 @@ class AudioStream:
             for out in resampler.resample(None):
                 yield out.to_ndarray()
         except av.error.FFmpegError as exc:
-            raise AudioDecodeError(f"{self.path}: corrupt or truncated audio ({exc})") from exc
+            raise AudioDecodeError(
+                f"{self.path}: corrupt or truncated audio ({_reason(exc)})"
+            ) from exc
         except (ValueError, MemoryError, OverflowError) as exc:
             raise AudioDecodeError(f"{self.path}: cannot decode ({exc})") from exc
 
