@@ -30,6 +30,7 @@ from scipy.ndimage import uniform_filter1d
 
 from spa2v.audio import loudness as _loud
 from spa2v.audio import onsets as _onsets
+from spa2v.audio import sources as _sources
 from spa2v.audio import spatial as _spatial
 from spa2v.audio.load import (
     MIN_DURATION_S,
@@ -167,7 +168,9 @@ class CueSummary(BaseModel):
     loudness_trend: Literal["rising", "falling", "steady"] = Field(
         description="Sign of the loudness change from the first to the last third (±3 dB)."
     )
-    loudness_change_db: float = Field(description="Loudness of last third minus first third.")
+    loudness_change_db: float = Field(
+        description="Typical (80th-percentile) loudness of the last third minus the first, dB."
+    )
     pitch_change_st: float = Field(
         description="Voiced pitch of last third minus first third, in semitones."
     )
@@ -175,6 +178,38 @@ class CueSummary(BaseModel):
     onset_rate_hz: float = Field(description="Onsets per second.")
     voiced_fraction: float = Field(description="Fraction of active frames that are voiced.")
     reference_f0_hz: float = Field(description="Median voiced f0 (0 when nothing is voiced).")
+
+
+class SourceCues(BaseModel):
+    """One tracked source: where it is and how loud it is over time.
+
+    With several sources the azimuth comes from the peaks of the pooled spatial spectrum
+    (0.25 s resolution); with one source it is the fused per-frame azimuth.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    id: int = Field(ge=0, description="Source number, 0 = leftmost on average.")
+    azimuth_deg: Array1D = Field(description="Azimuth per frame, + = left.")
+    share: Array1D = Field(description="Share of the frame's directional energy, 0 … 1.")
+    loudness_lufs: Array1D = Field(
+        description="The source's part of the momentary loudness, LUFS (loudness + 10 log10 share)."
+    )
+    side: Side = Field(description="Side of the median azimuth.")
+    azimuth_mean_deg: float = Field(description="Share-weighted median azimuth.")
+    azimuth_start_deg: float = Field(description="Median azimuth over the first active fifth.")
+    azimuth_end_deg: float = Field(description="Median azimuth over the last active fifth.")
+    motion: Literal["left_to_right", "right_to_left", "static"] = Field(
+        description="Direction of the azimuth change (threshold 20°)."
+    )
+    loudness_change_db: float = Field(
+        description="Typical (80th-percentile) loudness of the last third minus the first, dB."
+    )
+    loudest_time_s: float = Field(description="Time of the source's maximum loudness.")
+    pitch_change_st: float = Field(
+        description="Pitch change last vs first third over frames the source dominates, st."
+    )
+    active_fraction: float = Field(description="Fraction of frames where it is the main source.")
 
 
 class CueParams(BaseModel):
@@ -208,6 +243,7 @@ class CueParams(BaseModel):
     voicing_threshold: float = Field(0.6, ge=0.0, le=1.0, description="Voiced if periodicity ≥.")
     side_threshold_deg: float = Field(15.0, ge=0.0, le=90.0, description="|az| for left/right.")
     summary_s: float = Field(1.0, gt=0.0, description="Length of the summary stretches, s.")
+    max_sources: int = Field(3, ge=1, le=3, description="Most sources tracked.")
 
 
 class CueSheet(BaseModel):
@@ -241,6 +277,9 @@ class CueSheet(BaseModel):
     seconds: list[SecondCues]
     summary: CueSummary
     onsets_s: list[float] = Field(description="Onset times, s.")
+    sources: list[SourceCues] = Field(
+        default_factory=list, description="Tracked sources, left to right (at most 3)."
+    )
     warnings: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -282,6 +321,7 @@ class _RawFrames:
         "band_r",
         "k_power",
         "gcc",
+        "level_hist",
         "centroid",
         "f0",
         "periodicity",
@@ -343,6 +383,10 @@ class CueExtractor:
         #: lags per second of the GCC grid (set by the first batch)
         self.lag_sr = float(self.sr)
         self._raw = _RawFrames()
+        # level-difference histogram: every other bin from 150 Hz to 8 kHz
+        f = g.freqs_hz
+        self._hist_bins = np.flatnonzero((f >= 150.0) & (f <= min(8000.0, 0.45 * self.sr)))[::2]
+        self._hist_edges = _sources.level_histogram_edges(self.params.ild_ref_db)
 
     @property
     def samples_seen(self) -> int:
@@ -384,8 +428,13 @@ class CueExtractor:
         if self.channels == 2:
             corr = self._itd(spec)
             band_l, band_r = bands[0], bands[1]
+            sel = self._hist_bins
+            level_hist = _sources.level_histograms(
+                squared[0][:, sel], squared[1][:, sel], self._hist_edges
+            )
         else:
             corr = np.zeros((frames.shape[1], 1), dtype=np.float32)
+            level_hist = np.zeros((frames.shape[1], 1), dtype=np.float32)
             band_l = band_r = bands[0]
         total = mono_power.sum(axis=1)
         centroid = (mono_power @ self._centroid_f) / np.maximum(total, 1e-30)
@@ -398,6 +447,7 @@ class CueExtractor:
             band_r=band_r,
             k_power=k_power.sum(axis=0),
             gcc=corr,
+            level_hist=level_hist,
             centroid=centroid.astype(np.float32),
             f0=f0,
             periodicity=periodicity,
@@ -518,9 +568,26 @@ def _build_sheet(
             ild_ref_db=p.ild_ref_db,
             smooth_s=p.azimuth_smooth_s,
         )
+        # sources: the time view where the recording carries time differences, else the
+        # level view (a head's level difference depends on frequency, so its per-bin
+        # histogram is smeared and would suggest sources that are not there)
+        act = activity > 0.5
+        s_itd = float(np.average(itd_share[act], weights=az_conf[act] + 1e-6)) if act.any() else 0.5
+        # a spaced pair can exceed a head's ITD range: let the data widen the lag-to-azimuth
+        # law so its sources do not all pile up at ±90°
+        sure = itd_conf > 0.3
+        itd_span = float(np.percentile(np.abs(itd_ms[sure]), 98)) if sure.sum() > 10 else 0.0
+        itd_ref_track = min(max(p.itd_ref_ms, itd_span), p.max_delay_ms)
+        if s_itd >= 0.5:
+            spectrum = _sources.time_spectrum(corr, ex.lag_sr, itd_ref_ms=itd_ref_track)
+        else:
+            spectrum = raw["level_hist"]
+        tracks = _sources.track_sources(spectrum, direct, hop_s=hop_s, max_sources=p.max_sources)
+        del spectrum
     else:
         zeros = np.zeros(n, dtype=np.float32)
         itd_ms = itd_conf = ild_conf = azimuth = az_conf = itd_share = zeros
+        tracks = _sources.TrackResult(zeros[None, :], np.ones((1, n), np.float32))
 
     loud = _loud.momentary_loudness(raw["k_power"], hop_s=hop_s)
     slope = _loud.loudness_slope(loud, hop_s=hop_s)
@@ -556,6 +623,7 @@ def _build_sheet(
         onset_strength=strength,
     )
     duration = ex.samples_seen / sr
+    sources = _describe_sources(tracks, frames, ratio, voiced, p)
     if not spatial:
         warnings.append("mono input: left/right cues are unavailable (azimuth fixed at 0)")
     return CueSheet(
@@ -572,8 +640,77 @@ def _build_sheet(
         seconds=_summarise_stretches(frames, onset_times, duration, p),
         summary=_summarise(frames, onset_times, duration, ref_f0, p),
         onsets_s=[round(float(t), 4) for t in onset_times],
+        sources=sources,
         warnings=warnings,
     )
+
+
+def _typical_level(loudness: np.ndarray) -> float:
+    """Loudness while sounding: the 80th percentile of frames within 30 dB of the top.
+
+    Pauses (speech, barking, footsteps) would drag a mean down and fake a trend.
+    """
+    audible = loudness[loudness > loudness.max() - 30.0]
+    return float(np.percentile(audible, 80))
+
+
+def _level_change(loudness: np.ndarray, third: int) -> float:
+    return _typical_level(loudness[-third:]) - _typical_level(loudness[:third])
+
+
+def _describe_sources(
+    tracks: _sources.TrackResult,
+    f: FrameCues,
+    pitch_ratio: np.ndarray,
+    voiced: np.ndarray,
+    p: CueParams,
+) -> list[SourceCues]:
+    n_src = tracks.azimuth_deg.shape[0]
+    dominant = np.argmax(tracks.share, axis=0)
+    out = []
+    third = max(1, len(f) // 3)
+    for k in range(n_src):
+        share = tracks.share[k]
+        az = f.azimuth_deg if n_src == 1 else tracks.azimuth_deg[k]
+        loud = f.loudness_lufs + 10.0 * np.log10(np.maximum(share, 1e-6))
+        loud = np.maximum(loud, _loud.LOUDNESS_FLOOR_LUFS).astype(np.float32)
+        mine = (dominant == k) & (f.activity > 0.5)
+        w = share * f.activity * (f.azimuth_confidence if n_src == 1 else 1.0)
+        active = np.flatnonzero(mine) if mine.any() else np.arange(len(f))
+        fifth = max(1, active.size // 5)
+        az0 = _weighted_median(az[active[:fifth]], w[active[:fifth]])
+        az1 = _weighted_median(az[active[-fifth:]], w[active[-fifth:]])
+        motion: Literal["left_to_right", "right_to_left", "static"] = "static"
+        if az1 - az0 < -20.0:
+            motion = "left_to_right"
+        elif az1 - az0 > 20.0:
+            motion = "right_to_left"
+        mean_az = _weighted_median(az[active], w[active])
+        v = voiced & (dominant == k)
+        pitch_change = 0.0
+        if v[:third].any() and v[-third:].any():
+            pitch_change = 12.0 * math.log2(
+                float(np.median(pitch_ratio[-third:][v[-third:]]))
+                / float(np.median(pitch_ratio[:third][v[:third]]))
+            )
+        out.append(
+            SourceCues(
+                id=k,
+                azimuth_deg=az,
+                share=share,
+                loudness_lufs=loud,
+                side=_spatial.side_of(mean_az, threshold_deg=p.side_threshold_deg),
+                azimuth_mean_deg=round(mean_az, 2),
+                azimuth_start_deg=round(az0, 2),
+                azimuth_end_deg=round(az1, 2),
+                motion=motion,
+                loudness_change_db=round(_level_change(loud, third), 2),
+                loudest_time_s=round(float(f.time_s[int(np.argmax(loud))]), 3),
+                pitch_change_st=round(pitch_change, 3),
+                active_fraction=round(float(mine.mean()), 3),
+            )
+        )
+    return out
 
 
 def _summarise_stretches(
@@ -630,7 +767,7 @@ def _summarise(
     elif az1 - az0 > 20.0:
         motion = "right_to_left"
     third = max(1, len(f) // 3)
-    change = float(f.loudness_lufs[-third:].mean() - f.loudness_lufs[:third].mean())
+    change = _level_change(f.loudness_lufs, third)
     trend: Literal["rising", "falling", "steady"] = "steady"
     if change > 3.0:
         trend = "rising"

@@ -1,0 +1,227 @@
+"""Layout accuracy and speed of the cue-based planner vs the naive baseline (issue #3 figures).
+
+Run: ``.venv/bin/python benchmarks/bench_plan.py [--quick]``
+
+Synthetic scenes for all four microphone models, clean and reverberant+noisy (RT60 0.5 s,
+DRR +3 dB, SNR 10 dB). Every figure is read off the *layout* (box centres and areas), the way a
+viewer would judge the video, and printed next to the naive baseline (broadband GCC-PHAT
+position + RMS size, one object) run on the same audio:
+
+* static side (left/centre/right of the mean box centre; sources 30–80° to a side or within
+  ±5° of centre);
+* motion direction of moving sources (sweeps and pass-bys; first vs last quarter);
+* approach vs recede (box area last vs first quarter; sources within ±30°, 5 ↔ 30–40 m);
+* Spearman rank correlation of box centre with the true azimuth at the keyframe times;
+* two simultaneous sources on opposite sides: object count, and both objects on their sides.
+
+Speed: planning a 10 s clip including the cue sheet, in-process, one core.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from spa2v.audio.cues import compute_cues
+from spa2v.audio.load import Audio
+from spa2v.audio.synth import MIC_MODELS, Scene, SceneSource, Trajectory, render_scene
+from spa2v.evaluation.spatial import (
+    centres_and_areas,
+    motion_of_layout,
+    side_of_layout,
+    trend_of_layout,
+)
+from spa2v.planning import PlanOptions, get_planner
+
+CONDITIONS = {"clean": {}, "reverb+noise": {"rt60_s": 0.5, "drr_db": 3.0, "snr_db": 10.0}}
+PLANNERS = ("cues", "naive")
+STEADY = ("engine", "noise", "hum", "speech")
+ALL_KINDS = ("engine", "noise", "bursts", "chirps", "speech", "hum")
+DURATION = 4.0
+
+
+def _side(az: float) -> str:
+    return "left" if az > 15 else "right" if az < -15 else "centre"
+
+
+def _plan(scene: Scene) -> dict:
+    cues = compute_cues(scene.audio, sr=scene.sr)
+    audio = Audio(scene.audio, scene.sr, 2)
+    return {name: get_planner(name).plan(cues, audio, PlanOptions()) for name in PLANNERS}
+
+
+def _true_az(scene: Scene, k: int, times: np.ndarray) -> np.ndarray:
+    src = scene.truth.sources[k]
+    return np.interp(times, scene.truth.times_s, src.azimuth_deg)
+
+
+def run_cell(args: tuple[str, str, int, int]) -> dict:
+    """All scene families for one microphone model and condition."""
+    mic, cond_name, n, seed = args
+    cond = CONDITIONS[cond_name]
+    rng = np.random.default_rng(seed)
+    res: dict[str, dict[str, list]] = {p: {} for p in PLANNERS}
+
+    def add(planner: str, key: str, value) -> None:
+        res[planner].setdefault(key, []).append(value)
+
+    def scene(sources: list[SceneSource], i: int) -> Scene:
+        return render_scene(sources, duration_s=DURATION, mic=mic, seed=seed + i, **cond)
+
+    i = 0
+    for j in range(n):  # static
+        side = ("left", "centre", "right")[j % 3]
+        az = {"left": rng.uniform(30, 80), "centre": rng.uniform(-5, 5),
+              "right": rng.uniform(-80, -30)}[side]  # fmt: skip
+        kind = ALL_KINDS[rng.integers(len(ALL_KINDS))]
+        sc = scene([SceneSource("x", kind, Trajectory.static(az, rng.uniform(1.5, 8)))], i)
+        i += 1
+        for p, vsl in _plan(sc).items():
+            add(p, "side", side_of_layout(vsl, 0) == side)
+            t, x, _ = centres_and_areas(vsl, 0)
+            add(p, "rank_true", list(_true_az(sc, 0, t)))
+            add(p, "rank_x", list(x))
+    for j in range(n):  # moving: sweeps and pass-bys
+        ltr = j % 2 == 0
+        kind = STEADY[rng.integers(len(STEADY))]
+        if j % 4 < 2:
+            a0 = rng.uniform(40, 80)
+            traj = Trajectory.sweep(DURATION, a0 if ltr else -a0, -a0 if ltr else a0,
+                                    rng.uniform(3, 10), rng.uniform(3, 10))  # fmt: skip
+        else:
+            speed = rng.uniform(5, 12)
+            closest = rng.uniform(3, 6)
+            traj = Trajectory.line(DURATION, speed_mps=speed, closest_m=closest,
+                                   t_closest_s=DURATION / 2, left_to_right=ltr)  # fmt: skip
+        sc = scene([SceneSource("x", kind, traj)], i)
+        i += 1
+        truth = "left_to_right" if ltr else "right_to_left"
+        for p, vsl in _plan(sc).items():
+            add(p, "motion", motion_of_layout(vsl, 0) == truth)
+            t, x, _ = centres_and_areas(vsl, 0)
+            add(p, "rank_true", list(_true_az(sc, 0, t)))
+            add(p, "rank_x", list(x))
+    for j in range(n):  # approach / recede
+        approach = j % 2 == 0
+        az = rng.uniform(-30, 30)
+        far, near = rng.uniform(30, 40), rng.uniform(4, 6)
+        d0, d1 = (far, near) if approach else (near, far)
+        kind = STEADY[rng.integers(len(STEADY))]
+        sc = scene([SceneSource("x", kind, Trajectory.sweep(DURATION, az, az, d0, d1))], i)
+        i += 1
+        for p, vsl in _plan(sc).items():
+            add(p, "trend", trend_of_layout(vsl, 0) == ("approaching" if approach else "receding"))
+    for _ in range(n):  # two sources on opposite sides
+        a_left = rng.uniform(30, 75)
+        a_right = -rng.uniform(30, 75)
+        kinds = rng.choice(STEADY, size=2, replace=False)
+        moving = rng.random() < 0.5
+        left_traj = (Trajectory.sweep(DURATION, a_left, a_left - 20, rng.uniform(2, 6))
+                     if moving else Trajectory.static(a_left, rng.uniform(2, 6)))  # fmt: skip
+        sources = [
+            SceneSource("a", kinds[0], left_traj, level_db=float(rng.uniform(-3, 3))),
+            SceneSource("b", kinds[1], Trajectory.static(a_right, rng.uniform(2, 6))),
+        ]
+        sc = scene(sources, i)
+        i += 1
+        for p, vsl in _plan(sc).items():
+            count_ok = len(vsl.objects) == 2
+            add(p, "count", count_ok)
+            sides = [side_of_layout(vsl, o.id) for o in vsl.objects]
+            add(p, "both_sides", count_ok and sides == ["left", "right"])
+    return {"mic": mic, "cond": cond_name, "res": res}
+
+
+def _summ(res: dict) -> dict[str, float]:
+    out = {}
+    for key in ("side", "motion", "trend", "count", "both_sides"):
+        out[key] = float(np.mean(res[key]))
+    true = np.concatenate([np.asarray(v) for v in res["rank_true"]])
+    x = np.concatenate([np.asarray(v) for v in res["rank_x"]])
+    out["rank"] = float(spearmanr(true, -x).statistic) if np.ptp(x) > 0 else 0.0
+    return out
+
+
+def bench_speed(repeats: int) -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    sc = render_scene(
+        [SceneSource("car", "engine", Trajectory.line(10.0, speed_mps=10, closest_m=5,
+                                                      t_closest_s=5.0))],
+        duration_s=10.0, mic="head", seed=3,
+    )  # fmt: skip
+    audio = Audio(sc.audio, sc.sr, 2)
+
+    def ours() -> None:
+        get_planner("cues").plan(compute_cues(sc.audio, sr=sc.sr), None, PlanOptions())
+
+    def naive() -> None:
+        get_planner("naive").plan(compute_cues(sc.audio, sr=sc.sr), audio, PlanOptions())
+
+    rows: list[tuple[str, Callable[[], None]]] = [("cue planner (cues included)", ours),
+                                                  ("naive planner (cues included)", naive)]
+    print("\n## Speed: plan a 10 s 48 kHz stereo clip, one core\n")
+    print("| what | best time (s) | target |")
+    print("|---|---|---|")
+    for name, fn in rows:
+        fn()
+        best = min(_timed(fn) for _ in range(repeats))
+        target = f"< 0.2 s: {'MET' if best < 0.2 else 'NOT MET'}" if "cue" in name else ""
+        print(f"| {name} | {best:.3f} | {target} |")
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    n = 8 if args.quick else 24
+    cells = [(m, c, n, args.seed + 97 * k) for k, (m, c) in
+             enumerate((m, c) for m in MIC_MODELS for c in CONDITIONS)]  # fmt: skip
+    print(f"## Layout accuracy: {n} scenes per family per cell, {DURATION:g} s each "
+          "(cue planner / naive baseline)\n")  # fmt: skip
+    print("| microphones | condition | static side | motion dir. | approach/recede "
+          "| rank corr. | 2-src count | 2-src sides |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    targets = {"side": 0.95, "motion": 0.95, "trend": 0.95, "rank": 0.9, "count": 0.85,
+               "both_sides": 0.85}  # fmt: skip
+    ok = True
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for cell in pool.map(run_cell, cells):
+            ours, base = _summ(cell["res"]["cues"]), _summ(cell["res"]["naive"])
+            ok &= all(ours[k] >= v for k, v in targets.items())
+
+            def fmt(key: str, pct: bool = True) -> str:
+                if pct:
+                    return f"{ours[key]:.0%} / {base[key]:.0%}"
+                return f"{ours[key]:.3f} / {base[key]:.3f}"
+
+            print(f"| {cell['mic']} | {cell['cond']} | {fmt('side')} | {fmt('motion')} | "
+                  f"{fmt('trend')} | {fmt('rank', False)} | {fmt('count')} | "
+                  f"{fmt('both_sides')} |")  # fmt: skip
+            sys.stdout.flush()
+    print(f"\ntargets (side, motion, trend >= 95%; rank >= 0.9; count, sides >= 85%) "
+          f"in every cell: {'MET' if ok else 'NOT MET'}")  # fmt: skip
+    bench_speed(repeats=5 if args.quick else 15)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,373 @@
+"""How many sources sound, and where each one goes: multi-source tracking.
+
+Each analysis frame gets a *spatial spectrum*: how much of its sound comes from each direction
+on a 5° azimuth grid. There are two views; the cue sheet uses the one that matches the cue the
+recording carries (the fused-azimuth ``itd_share``):
+
+* **time view** — the frame's GCC-PHAT correlation mapped from lag to azimuth. With
+  several sources sounding at once, PHAT gives one peak per source.
+* **level view** — a DUET-style histogram (Jourjine, Rickard & Yilmaz 2000) of the level
+  difference of every time-frequency bin, mapped to azimuth and weighted by the bin's
+  magnitude. Sounds rarely overlap in the same bin, so each source forms its own mode;
+  this is the only view that works for coincident pairs and panned mixes.
+
+Spectra are pooled over 0.5 s blocks (hop 0.25 s) weighted towards direct sound, peaks are
+picked per block, and peaks are linked over time into tracks (nearest azimuth, gated, gaps
+bridged so an intermittent source keeps its track). Weak or short tracks are dropped, and
+tracks that never sound together and meet where one ends and the other begins are merged, so
+one source does not split in two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+#: Azimuth grid of the spatial spectra, degrees (+ = left).
+AZ_GRID = np.linspace(-90.0, 90.0, 37)
+_AZ_STEP = float(AZ_GRID[1] - AZ_GRID[0])
+
+
+def level_histogram_edges(ild_ref_db: float) -> np.ndarray:
+    """Power ratios (left / right) at the edges between grid azimuths.
+
+    The level view maps a bin's level difference to azimuth with the same law as the fused
+    azimuth, ``az = asin(tanh(ild / ild_ref))``; comparing power ratios against these edges
+    avoids a logarithm per bin.
+    """
+    mids = np.radians((AZ_GRID[:-1] + AZ_GRID[1:]) / 2)
+    ild = ild_ref_db * np.arctanh(np.clip(np.sin(mids), -0.999999, 0.999999))
+    return (10.0 ** (ild / 10.0)).astype(np.float32)
+
+
+def level_histograms(
+    power_left: np.ndarray, power_right: np.ndarray, edges: np.ndarray
+) -> np.ndarray:
+    """Magnitude-weighted histogram of per-bin azimuth, one row per frame.
+
+    Parameters
+    ----------
+    power_left, power_right : np.ndarray [shape=(frames, bins)]
+        Power of the bins that take part.
+    edges : np.ndarray
+        From :func:`level_histogram_edges`.
+
+    Returns
+    -------
+    np.ndarray [shape=(frames, len(AZ_GRID)), float32]
+        Rows sum to 1 (or 0 for a silent frame).
+    """
+    n_frames = power_left.shape[0]
+    n_az = AZ_GRID.size
+    ratio = (power_left + 1e-20) / (power_right + 1e-20)
+    idx = np.searchsorted(edges, ratio)
+    weight = np.sqrt(power_left + power_right)
+    flat = (np.arange(n_frames)[:, None] * n_az + idx).ravel()
+    hist = np.bincount(flat, weights=weight.ravel(), minlength=n_frames * n_az)
+    hist = hist.reshape(n_frames, n_az)
+    total = hist.sum(axis=1, keepdims=True)
+    return (hist / np.maximum(total, 1e-30)).astype(np.float32)
+
+
+def time_spectrum(corr: np.ndarray, lag_sr: float, *, itd_ref_ms: float) -> np.ndarray:
+    """Map GCC correlations (frames × lags) onto the azimuth grid (rows sum to 1)."""
+    n_lags = corr.shape[1]
+    max_lag = (n_lags - 1) // 2
+    itd_ms = (np.arange(n_lags) - max_lag) / lag_sr * 1000.0
+    az = np.degrees(np.arcsin(np.clip(itd_ms / itd_ref_ms, -1.0, 1.0)))
+    # spread each lag linearly over its two neighbouring grid points
+    pos = (az - AZ_GRID[0]) / _AZ_STEP
+    lo = np.clip(np.floor(pos).astype(int), 0, AZ_GRID.size - 1)
+    hi = np.clip(lo + 1, 0, AZ_GRID.size - 1)
+    frac = pos - lo
+    mapping = np.zeros((n_lags, AZ_GRID.size), dtype=np.float32)
+    mapping[np.arange(n_lags), lo] += 1.0 - frac
+    mapping[np.arange(n_lags), hi] += frac
+    # average, not sum: near ±90° many lags fall into one azimuth bin (and every lag beyond
+    # the reference ITD into the last), which would otherwise pile up into false sources
+    mapping /= np.maximum(mapping.sum(axis=0, keepdims=True), 1.0)
+    # only what stands above the frame's correlation floor points at a source
+    floor = np.median(corr, axis=1, keepdims=True)
+    spec = np.maximum(corr - np.maximum(floor, 0.0), 0.0) @ mapping
+    total = spec.sum(axis=1, keepdims=True)
+    return (spec / np.maximum(total, 1e-30)).astype(np.float32)
+
+
+@dataclass
+class _Track:
+    blocks: list[int] = field(default_factory=list)
+    azimuths: list[float] = field(default_factory=list)
+    heights: list[float] = field(default_factory=list)
+
+    @property
+    def support(self) -> float:
+        return float(sum(self.heights))
+
+    def az_at(self, block: int) -> float:
+        return float(np.interp(block, self.blocks, self.azimuths))
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """Tracks on the frame axis.
+
+    Attributes
+    ----------
+    azimuth_deg : np.ndarray [shape=(sources, frames)]
+        Azimuth of each source over time (held outside its active span).
+    share : np.ndarray [shape=(sources, frames)]
+        Fraction of the frame's directional energy that comes from each source.
+    """
+
+    azimuth_deg: np.ndarray
+    share: np.ndarray
+
+
+def _block_profiles(spectrum: np.ndarray, weight: np.ndarray, block: int, hop: int) -> np.ndarray:
+    n = spectrum.shape[0]
+    starts = np.arange(0, max(1, n - block + hop), hop)
+    num = uniform_filter1d(spectrum * weight[:, None], block, axis=0, mode="nearest")
+    den = uniform_filter1d(weight, block, mode="nearest")
+    centres = np.clip(starts + block // 2, 0, n - 1)
+    prof = num[centres] / np.maximum(den[centres], 1e-12)[:, None]
+    # light smoothing across azimuth so a source between grid points forms one peak
+    pad = np.pad(prof, ((0, 0), (1, 1)), mode="edge")
+    return 0.25 * pad[:, :-2] + 0.5 * pad[:, 1:-1] + 0.25 * pad[:, 2:]
+
+
+def _peaks(
+    profile: np.ndarray, *, rel_height: float, min_sep_deg: float
+) -> list[tuple[float, float]]:
+    """Peaks ``(azimuth, height)`` of one block profile, strongest first."""
+    p = profile
+    top = float(p.max())
+    if top <= 1.5 / p.size:  # flat: nothing stands out
+        return []
+    is_max = np.zeros(p.size, dtype=bool)
+    is_max[1:-1] = (p[1:-1] >= p[:-2]) & (p[1:-1] > p[2:])
+    is_max[0] = p[0] > p[1]
+    is_max[-1] = p[-1] > p[-2]
+    cand = [i for i in np.flatnonzero(is_max) if p[i] >= rel_height * top]
+    cand.sort(key=lambda i: -p[i])
+    chosen: list[int] = []
+    for i in cand:
+        if all(abs(AZ_GRID[i] - AZ_GRID[j]) >= min_sep_deg for j in chosen):
+            # a real second source needs a dip between it and the stronger one
+            ok = True
+            for j in chosen:
+                a, b = sorted((i, j))
+                if p[a : b + 1].min() > 0.7 * p[i]:
+                    ok = False
+            if ok:
+                chosen.append(i)
+    out = []
+    for i in chosen:
+        # parabolic refinement of the peak position
+        if 0 < i < p.size - 1:
+            den = p[i - 1] - 2 * p[i] + p[i + 1]
+            delta = 0.5 * (p[i - 1] - p[i + 1]) / den if den < 0 else 0.0
+        else:
+            delta = 0.0
+        out.append((float(AZ_GRID[i] + np.clip(delta, -0.5, 0.5) * _AZ_STEP), float(p[i])))
+    return out
+
+
+def track_sources(
+    spectrum: np.ndarray,
+    weight: np.ndarray,
+    *,
+    hop_s: float,
+    max_sources: int = 3,
+    block_s: float = 0.5,
+    block_hop_s: float = 0.25,
+    rel_height: float = 0.3,
+    min_sep_deg: float = 25.0,
+    gate_deg: float = 45.0,
+    max_gap_s: float = 3.0,
+    min_support: float = 0.05,
+    min_overlap: float = 0.3,
+    max_correlation: float = 0.0,
+) -> TrackResult:
+    """Find and follow up to ``max_sources`` sources in a spatial spectrogram.
+
+    Parameters
+    ----------
+    spectrum : np.ndarray [shape=(frames, len(AZ_GRID))]
+        Per-frame spatial spectrum (rows sum to 1).
+    weight : np.ndarray [shape=(frames,)]
+        How much each frame counts (activity × direct-sound weight).
+    hop_s : float
+        Frame hop in seconds.
+    max_sources : int
+        Most sources reported.
+    block_s, block_hop_s : float
+        Pooling window and its hop.
+    rel_height : float
+        A peak must reach this fraction of the block's highest.
+    min_sep_deg : float
+        Closer peaks are one source.
+    gate_deg : float
+        Largest azimuth jump between consecutive blocks of one track.
+    max_gap_s : float
+        Longest silence a track bridges.
+    min_support : float
+        A track needs this fraction of the strongest track's support.
+    min_overlap : float
+        Fraction of the active blocks that must show ``m`` separate peaks for ``m`` sources
+        to be reported.
+    max_correlation : float
+        Largest frame-to-frame correlation between the energy of a further source and that
+        of each source already accepted.
+
+    Returns
+    -------
+    TrackResult
+        Sources ordered from left to right by mean azimuth. At least one source is returned
+        for any non-silent input.
+    """
+    n = spectrum.shape[0]
+    block = max(1, int(round(block_s / hop_s)))
+    hop = max(1, int(round(block_hop_s / hop_s)))
+    profiles = _block_profiles(spectrum, weight.astype(np.float32), block, hop)
+    block_weight = uniform_filter1d(weight.astype(np.float64), block, mode="nearest")
+    centres = np.clip(np.arange(profiles.shape[0]) * hop + block // 2, 0, n - 1)
+    active = block_weight[centres] > 0.2 * max(float(block_weight.max()), 1e-12)
+    max_gap = max(1, int(round(max_gap_s / block_hop_s)))
+
+    tracks: list[_Track] = []
+    counts = []
+    for b in range(profiles.shape[0]):
+        if not active[b]:
+            continue
+        peaks = _peaks(profiles[b], rel_height=rel_height, min_sep_deg=min_sep_deg)
+        counts.append(min(len(peaks), max_sources))
+        pairs = sorted(
+            (abs(az - tr.azimuths[-1]), ti, pi)
+            for ti, tr in enumerate(tracks)
+            if b - tr.blocks[-1] <= max_gap
+            for pi, (az, _) in enumerate(peaks)
+        )
+        used_t: set[int] = set()
+        used_p: set[int] = set()
+        for dist, ti, pi in pairs:
+            if dist > gate_deg or ti in used_t or pi in used_p:
+                continue
+            used_t.add(ti)
+            used_p.add(pi)
+            tr = tracks[ti]
+            tr.blocks.append(b)
+            tr.azimuths.append(peaks[pi][0])
+            tr.heights.append(peaks[pi][1])
+        for pi, (az, h) in enumerate(peaks):
+            if pi not in used_p:
+                tracks.append(_Track([b], [az], [h]))
+
+    if not tracks:  # silent or directionless: one source straight ahead
+        return TrackResult(np.zeros((1, n), np.float32), np.ones((1, n), np.float32))
+
+    # How many sound at once: m sources need m separate peaks in a good part of the blocks.
+    # A single source moving fast smears into two peaks only briefly, while it crosses.
+    count_arr = np.array(counts)
+    n_sources = 1
+    for m in range(2, max_sources + 1):
+        if np.mean(count_arr >= m) >= min_overlap:
+            n_sources = m
+    tracks = _merge(tracks, gate_deg=gate_deg, deg_per_block=100.0 * block_hop_s)
+    if n_sources == 1:
+        strongest = _Track()
+        for b in range(profiles.shape[0]):
+            if active[b]:
+                i = int(np.argmax(profiles[b]))
+                strongest.blocks.append(b)
+                strongest.azimuths.append(float(AZ_GRID[i]))
+                strongest.heights.append(float(profiles[b, i]))
+        tracks = [strongest]
+    else:
+        best = max(t.support for t in tracks)
+        n_active = max(1, int(active.sum()))
+        keep = [
+            t for t in tracks
+            if t.support >= min_support * best and len(t.blocks) >= max(2, 0.15 * n_active)
+        ]  # fmt: skip
+        keep = sorted(keep or tracks, key=lambda t: -t.support)
+        # A second peak is a second source only if it comes and goes on its own. The side
+        # lobes of a periodic or narrowband sound (and spatial aliases) rise and fall with
+        # their main peak; two independent sources trade places (rows sum to one), so their
+        # energies are anti-correlated from frame to frame.
+        frame_block = (np.arange(n) - block // 2) / hop
+        sel = weight > 0.5 * float(np.median(weight[weight > 0])) if (weight > 0).any() else None
+        masses = [_mass_near(spectrum, np.interp(frame_block, t.blocks, t.azimuths)) for t in keep]
+        dominant = [keep[0]]
+        for t, m in zip(keep[1:], masses[1:], strict=True):
+            if all(_corr(m, masses[keep.index(d)], sel) <= max_correlation for d in dominant):
+                dominant.append(t)
+        tracks = dominant[:n_sources]
+    tracks.sort(key=lambda t: -float(np.mean(t.azimuths)))  # left to right
+
+    frame_blocks = (np.arange(n) - block // 2) / hop
+    az = np.stack([np.interp(frame_blocks, t.blocks, t.azimuths) for t in tracks])
+    share = _shares(spectrum, az)
+    return TrackResult(az.astype(np.float32), share.astype(np.float32))
+
+
+def _mass_near(spectrum: np.ndarray, az: np.ndarray, width_deg: float = 10.0) -> np.ndarray:
+    """Per frame, the spectrum's mass within ``width_deg`` of ``az``."""
+    near = np.abs(AZ_GRID[None, :] - az[:, None]) <= width_deg
+    return (spectrum * near).sum(axis=1)
+
+
+def _corr(a: np.ndarray, b: np.ndarray, sel: np.ndarray | None) -> float:
+    if sel is not None and sel.sum() > 10:
+        a, b = a[sel], b[sel]
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return 1.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _merge(tracks: list[_Track], *, gate_deg: float, deg_per_block: float) -> list[_Track]:
+    """Join tracks that never overlap in time and look like one source (two pieces).
+
+    They must not sound together, and either meet in direction (the allowed jump grows with
+    the gap, ``deg_per_block``) or continue one motion: a fast pass-by smears out while it
+    crosses the front and reappears further along on the other side.
+    """
+    tracks = sorted(tracks, key=lambda t: t.blocks[0])
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(tracks)):
+            for j in range(len(tracks)):
+                a, b = tracks[i], tracks[j]
+                if i == j or a.blocks[-1] >= b.blocks[0]:
+                    continue
+                gap = b.blocks[0] - a.blocks[-1]
+                jump = b.azimuths[0] - a.azimuths[-1]
+                trend_a = a.azimuths[-1] - a.azimuths[0]
+                trend_b = b.azimuths[-1] - b.azimuths[0]
+                near = abs(jump) <= gate_deg + deg_per_block * gap
+                # a moving source that lost its track while crossing carries on the same way
+                continues = any(abs(tr) >= 20.0 and np.sign(tr) == np.sign(jump)
+                                for tr in (trend_a, trend_b))  # fmt: skip
+                if near or continues:
+                    a.blocks += b.blocks
+                    a.azimuths += b.azimuths
+                    a.heights += b.heights
+                    del tracks[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return tracks
+
+
+def _shares(spectrum: np.ndarray, az: np.ndarray, *, width_deg: float = 15.0) -> np.ndarray:
+    """Energy share of each source per frame: spectrum mass near its azimuth."""
+    grid = AZ_GRID.astype(np.float32)
+    mass = np.empty(az.shape, dtype=np.float32)
+    for k in range(az.shape[0]):  # one source at a time keeps hour-long inputs small
+        kernel = np.exp(-0.5 * ((grid[None, :] - az[k][:, None]) / np.float32(width_deg)) ** 2)
+        mass[k] = np.einsum("fg,fg->f", spectrum, kernel)
+    total = mass.sum(axis=0, keepdims=True)
+    return mass / np.maximum(total, 1e-12)

@@ -1,0 +1,1 @@
+"""Evaluation: reading layouts back into the categories the benchmarks score."""

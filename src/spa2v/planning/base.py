@@ -1,0 +1,100 @@
+"""What every planner is: cue sheet (+ audio) in, Video Scene Layout out.
+
+Planners are chosen by name (``--planner``); adding one is adding a module that registers a
+class here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from spa2v.errors import ParameterError
+
+if TYPE_CHECKING:
+    from spa2v.audio.cues import CueSheet
+    from spa2v.audio.load import Audio
+    from spa2v.layout.vsl import VSL
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Settings shared by all planners.
+
+    Attributes
+    ----------
+    labels : tuple of str
+        Object names, one per source from left to right; missing ones are "sound source".
+    keyframes : int or None
+        Number of keyframes; ``None`` uses ``keyframe_rate`` (at least 4).
+    keyframe_rate : float
+        Keyframes per second when ``keyframes`` is None.
+    fov_deg : float
+        Horizontal field of view of the camera model, degrees.
+    width, height : int
+        Video size in pixels.
+    """
+
+    labels: tuple[str, ...] = ()
+    keyframes: int | None = None
+    keyframe_rate: float = 2.0
+    fov_deg: float = 90.0
+    width: int = 512
+    height: int = 320
+    notes: list[str] = field(default_factory=list, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.keyframes is not None and not 1 <= self.keyframes <= 1000:
+            raise ParameterError(f"keyframes must be within 1 … 1000, got {self.keyframes}")
+        if not 0.05 <= self.keyframe_rate <= 30:
+            raise ParameterError("keyframe rate must be within 0.05 … 30 per second")
+        if not 16 <= self.width <= 8192 or not 16 <= self.height <= 8192:
+            raise ParameterError("width and height must be within 16 … 8192 pixels")
+        for label in self.labels:
+            if not label.strip() or len(label) > 80:
+                raise ParameterError(f"labels must be 1–80 characters, got {label!r}")
+
+    def keyframe_times(self, duration_s: float) -> list[float]:
+        """Centres of equal stretches covering the clip."""
+        n = self.keyframes or max(4, round(self.keyframe_rate * duration_s))
+        return [round((i + 0.5) * duration_s / n, 4) for i in range(n)]
+
+
+class Planner(Protocol):
+    """Turns measured cues (and optionally the audio) into a layout."""
+
+    name: str
+
+    def plan(self, cues: CueSheet, audio: Audio | None, options: PlanOptions) -> VSL:
+        """Return a valid VSL for the recording."""
+        ...
+
+
+_REGISTRY: dict[str, Callable[[], Planner]] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    """Class decorator: make a planner available under ``name``."""
+
+    def wrap(cls: type) -> type:
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def get_planner(name: str) -> Planner:
+    """The planner registered as ``name``."""
+    from spa2v.planning import heuristic, naive  # noqa: F401  (registration)
+
+    if name not in _REGISTRY:
+        raise ParameterError(f"unknown planner {name!r}; choose from {', '.join(planner_names())}")
+    return _REGISTRY[name]()
+
+
+def planner_names() -> list[str]:
+    """Names of the available planners."""
+    from spa2v.planning import heuristic, naive  # noqa: F401
+
+    return sorted(_REGISTRY)
