@@ -23,7 +23,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/spa2v synth $(OUT)/demo.wav --preset duet --duration 6 --truth $(OUT)/demo.truth.json
 	$(BIN)/spa2v cues $(OUT)/demo.wav -o $(OUT)/cues.json --plot $(OUT)/cues.png
-	@echo "demo written to $(OUT)/: demo.wav, cues.json, cues.png"
+	$(BIN)/spa2v plan $(OUT)/demo.wav -o $(OUT)/layout.json --label cow --label helicopter
+	@echo "demo written to $(OUT)/: demo.wav, cues.json, cues.png, layout.json"
 
 ## test: set up with the dev extras, lint, and run the test suite
 test: $(VENV)/.installed-dev
@@ -34,9 +35,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-## bench: the speed and accuracy figures of the cue sheet
+## bench: the speed and accuracy figures of the cue sheet and the planner
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_cues.py
+	$(BIN)/python benchmarks/bench_plan.py
 
 bench-long: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_long.py

@@ -11,6 +11,17 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
+from typing import Any
+
 from spa2v.errors import Spa2vError
 
-__all__ = ["Spa2vError", "__version__"]
+__all__ = ["Spa2vError", "__version__", "cues", "plan"]
+
+
+def __getattr__(name: str) -> Any:
+    # the API pulls in SciPy, PyAV and pydantic models: load it on first use only
+    if name in ("cues", "plan"):
+        from spa2v import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'spa2v' has no attribute {name!r}")

@@ -272,6 +272,99 @@ def synth(
             err.print(f"wrote ground truth: {truth}", highlight=False)
 
 
+@app.command()
+def plan(
+    audio: Annotated[Path, typer.Argument(help="Audio or video file (WAV, FLAC, MP3, MP4…).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the layout JSON here (default: stdout)."),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="Object name, one per source from left to right (repeatable)."),
+    ] = None,
+    keyframes: Annotated[
+        int | None, typer.Option(help="Number of keyframes (default: 2 per second, at least 4).")
+    ] = None,
+    keyframe_rate: Annotated[float, typer.Option(help="Keyframes per second.")] = 2.0,
+    fov: Annotated[float, typer.Option(help="Horizontal field of view of the camera, °.")] = 90.0,
+    width: Annotated[int, typer.Option(help="Video width in pixels.")] = 512,
+    height: Annotated[int, typer.Option(help="Video height in pixels.")] = 320,
+    planner: Annotated[
+        str, typer.Option(help="cues (offline, default) or naive (baseline).")
+    ] = "cues",
+    sr: Annotated[int, typer.Option(help="Analysis sample rate in Hz.")] = 48_000,
+    channels: Annotated[
+        str | None,
+        typer.Option(help="Left,right channel indices for files with more than two channels."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")] = False,
+) -> None:
+    """Plan a Video Scene Layout (objects, boxes over time, captions) from a recording."""
+    from spa2v import api
+
+    with _user_errors():
+        picked = _parse_channels(channels)
+        with _progress("analysing", enabled=not quiet) as update:
+            sheet = api.cues(audio, sr=sr, channels=picked, progress=update)
+        layout = api.plan(
+            audio,
+            labels=label or (),
+            keyframes=keyframes,
+            keyframe_rate=keyframe_rate,
+            fov_deg=fov,
+            width=width,
+            height=height,
+            planner=planner,
+            sr=sr,
+            channels=picked,
+            cue_sheet=sheet,
+        )
+        if output is None:
+            sys.stdout.write(layout.to_json() + "\n")
+        else:
+            layout.save(output)
+        if not quiet:
+            err.print(f"[bold]{layout.caption}[/]", highlight=False, soft_wrap=True)
+            names = ", ".join(o.name for o in layout.objects)
+            err.print(
+                f"{len(layout.objects)} object(s): {names}; {len(layout.keyframes)} keyframes",
+                highlight=False,
+            )
+            if output is not None:
+                err.print(f"wrote layout: {output}", highlight=False)
+
+
+@app.command()
+def schema(
+    kind: Annotated[str, typer.Argument(help="vsl (layout) or cues (cue sheet).")] = "vsl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the layout (VSL) or of the cue sheet."""
+    import json
+
+    with _user_errors():
+        if kind == "vsl":
+            from spa2v.layout.vsl import vsl_json_schema
+
+            doc = vsl_json_schema()
+        elif kind == "cues":
+            from spa2v.audio.cues import CueSheet
+
+            doc = CueSheet.model_json_schema(by_alias=True)
+        else:
+            raise ParameterError(f"schema kind must be 'vsl' or 'cues', got {kind!r}")
+        text = json.dumps(doc, indent=2) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            from spa2v.media.files import atomic_write_text
+
+            atomic_write_text(output, text)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

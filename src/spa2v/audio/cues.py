@@ -322,6 +322,7 @@ class _RawFrames:
         "k_power",
         "gcc",
         "level_hist",
+        "phase_hist",
         "centroid",
         "f0",
         "periodicity",
@@ -387,6 +388,12 @@ class CueExtractor:
         f = g.freqs_hz
         self._hist_bins = np.flatnonzero((f >= 150.0) & (f <= min(8000.0, 0.45 * self.sr)))[::2]
         self._hist_edges = _sources.level_histogram_edges(self.params.ild_ref_db)
+        # phase histogram: the GCC band's lowest bins, up to where the phase difference
+        # cannot wrap within ±max_delay
+        lo, _ = _spatial.phat_bins(f.size, n_fft=g.n_fft, sr=self.sr)
+        f_top = min(1.0 / (2.0 * self.params.max_delay_ms / 1000.0), 1500.0)
+        self._n_phase_bins = max(1, int(np.sum((f >= f[lo]) & (f <= f_top))))
+        self._phase_hist = np.zeros((0, 1), np.float32)
 
     @property
     def samples_seen(self) -> int:
@@ -432,9 +439,11 @@ class CueExtractor:
             level_hist = _sources.level_histograms(
                 squared[0][:, sel], squared[1][:, sel], self._hist_edges
             )
+            phase_hist = self._phase_hist
         else:
             corr = np.zeros((frames.shape[1], 1), dtype=np.float32)
             level_hist = np.zeros((frames.shape[1], 1), dtype=np.float32)
+            phase_hist = level_hist
             band_l = band_r = bands[0]
         total = mono_power.sum(axis=1)
         centroid = (mono_power @ self._centroid_f) / np.maximum(total, 1e-30)
@@ -448,6 +457,7 @@ class CueExtractor:
             k_power=k_power.sum(axis=0),
             gcc=corr,
             level_hist=level_hist,
+            phase_hist=phase_hist,
             centroid=centroid.astype(np.float32),
             f0=f0,
             periodicity=periodicity,
@@ -479,6 +489,13 @@ class CueExtractor:
                 weight += joined_w[i : i + n]
             self._cross_tail = joined[-(k - 1) :]
             self._weight_tail = joined_w[-(k - 1) :]
+        # R conj(L) has the opposite phase sign to the ITD convention: negate the angle
+        lo, _ = _spatial.phat_bins(spec.shape[-1], n_fft=g.n_fft, sr=self.sr)
+        self._phase_hist = _sources.phase_histograms(
+            np.conj(cross[:, : self._n_phase_bins]),
+            g.freqs_hz[lo : lo + self._n_phase_bins],
+            max_delay_s=self.params.max_delay_ms / 1000.0,
+        )
         corr, self.lag_sr = _spatial.gcc_phat_correlation(
             cross,
             weight,
@@ -578,11 +595,28 @@ def _build_sheet(
         sure = itd_conf > 0.3
         itd_span = float(np.percentile(np.abs(itd_ms[sure]), 98)) if sure.sum() > 10 else 0.0
         itd_ref_track = min(max(p.itd_ref_ms, itd_span), p.max_delay_ms)
-        if s_itd >= 0.5:
-            spectrum = _sources.time_spectrum(corr, ex.lag_sr, itd_ref_ms=itd_ref_track)
+        # arrays that produce time differences at all (heads, spaced pairs) use the time
+        # view; coincident pairs and pans (ITD ~ 0 throughout) the level view
+        time_view = s_itd >= 0.5 or itd_span >= 0.08
+        if time_view:
+            spectrum = _time_view(raw, corr, ex.lag_sr, itd_ref_track)
+            spectrum /= np.maximum(spectrum.sum(axis=1, keepdims=True), 1e-30)
+            # Without low-frequency sound (birdsong, whistles) the phase votes are only noise
+            # and the correlation aliases: there the time view cannot separate sources.
+            low = g.band_edges_hz[1:] <= 600.0
+            band_power = band_l + band_r
+            lf_share = float(band_power[act][:, low].sum() / max(band_power[act].sum(), 1e-30))
+            max_sources = p.max_sources if lf_share >= 0.1 else 1
         else:
             spectrum = raw["level_hist"]
-        tracks = _sources.track_sources(spectrum, direct, hop_s=hop_s, max_sources=p.max_sources)
+            max_sources = p.max_sources
+        tracks = _sources.track_sources(
+            spectrum,
+            direct,
+            hop_s=hop_s,
+            max_sources=max_sources,
+            max_correlation=None,
+        )
         del spectrum
     else:
         zeros = np.zeros(n, dtype=np.float32)
@@ -643,6 +677,23 @@ def _build_sheet(
         sources=sources,
         warnings=warnings,
     )
+
+
+def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) -> np.ndarray:
+    """Spatial spectrum from time differences: where the correlation and the phase agree.
+
+    The broadband correlation has side lobes and spatial aliases; the low-frequency phase
+    votes have neither but are noisy in a room. Their geometric mean keeps the directions
+    both support.
+    """
+    gcc = _sources.time_spectrum(corr, lag_sr, itd_ref_ms=itd_ref_ms)
+    phase = _sources.time_spectrum(
+        raw["phase_hist"],
+        _sources.ITD_HIST_STEPS_PER_S,
+        itd_ref_ms=itd_ref_ms,
+        subtract_floor=False,
+    )
+    return np.sqrt(gcc * phase)
 
 
 def _typical_level(loudness: np.ndarray) -> float:

@@ -4,8 +4,9 @@ Each analysis frame gets a *spatial spectrum*: how much of its sound comes from 
 on a 5° azimuth grid. There are two views; the cue sheet uses the one that matches the cue the
 recording carries (the fused-azimuth ``itd_share``):
 
-* **time view** — the frame's GCC-PHAT correlation mapped from lag to azimuth. With
-  several sources sounding at once, PHAT gives one peak per source.
+* **time view** — a DUET-style histogram of the time difference of every low-frequency bin
+  (below ``1 / (2 max_delay)``, where the phase cannot wrap), mapped to azimuth and weighted
+  by the bin's power. Unlike a correlation it has no side lobes or spatial aliases.
 * **level view** — a DUET-style histogram (Jourjine, Rickard & Yilmaz 2000) of the level
   difference of every time-frequency bin, mapped to azimuth and weighted by the bin's
   magnitude. Sounds rarely overlap in the same bin, so each source forms its own mode;
@@ -63,7 +64,7 @@ def level_histograms(
     n_az = AZ_GRID.size
     ratio = (power_left + 1e-20) / (power_right + 1e-20)
     idx = np.searchsorted(edges, ratio)
-    weight = np.sqrt(power_left + power_right)
+    weight = power_left + power_right  # power weighting (DUET p = 1): strong bins decide
     flat = (np.arange(n_frames)[:, None] * n_az + idx).ravel()
     hist = np.bincount(flat, weights=weight.ravel(), minlength=n_frames * n_az)
     hist = hist.reshape(n_frames, n_az)
@@ -71,26 +72,62 @@ def level_histograms(
     return (hist / np.maximum(total, 1e-30)).astype(np.float32)
 
 
-def time_spectrum(corr: np.ndarray, lag_sr: float, *, itd_ref_ms: float) -> np.ndarray:
-    """Map GCC correlations (frames × lags) onto the azimuth grid (rows sum to 1)."""
+#: ITD grid of the phase histograms: 41 bins over ±1 ms (0.05 ms apart).
+ITD_HIST_STEPS_PER_S = 20_000.0
+
+
+def phase_histograms(cross: np.ndarray, freqs_hz: np.ndarray, *, max_delay_s: float) -> np.ndarray:
+    """Histogram of per-bin time differences from the phase (DUET delay axis).
+
+    Parameters
+    ----------
+    cross : np.ndarray [shape=(frames, bins), complex]
+        Cross-spectra ``R conj(L)`` averaged over a few frames (as for the ITD). Only bins
+        below ``1 / (2 max_delay)`` should be given: there the phase cannot wrap, so every bin
+        votes once and unambiguously, with no side lobes or aliases as in a correlation.
+    freqs_hz : np.ndarray [shape=(bins,)]
+        Their frequencies.
+    max_delay_s : float
+        Range of the histogram.
+
+    Returns
+    -------
+    np.ndarray [shape=(frames, 2 * m + 1)]
+        Votes on lags ``-m … +m`` spaced ``1 / ITD_HIST_STEPS_PER_S`` s (+ = left leads),
+        weighted by the squared magnitude of the averaged cross-spectrum: bins whose phase
+        stays put from frame to frame (direct sound) count, reverberant ones hardly do.
+    """
+    m = int(round(max_delay_s * ITD_HIST_STEPS_PER_S))
+    itd = np.angle(cross) / (2 * np.pi * freqs_hz[None, :])
+    idx = np.clip(np.round(itd * ITD_HIST_STEPS_PER_S).astype(np.int64) + m, 0, 2 * m)
+    weight = np.abs(cross) ** 2
+    n_frames = cross.shape[0]
+    flat = (np.arange(n_frames)[:, None] * (2 * m + 1) + idx).ravel()
+    hist = np.bincount(flat, weights=weight.ravel(), minlength=n_frames * (2 * m + 1))
+    return hist.reshape(n_frames, 2 * m + 1).astype(np.float32)
+
+
+def time_spectrum(
+    corr: np.ndarray, lag_sr: float, *, itd_ref_ms: float, subtract_floor: bool = True
+) -> np.ndarray:
+    """Resample correlations or delay votes (frames × lags) onto the azimuth grid.
+
+    Each grid azimuth reads the lag axis at ``itd_ref * sin(az)`` (linear interpolation), so
+    the density is sampled rather than pushed: near ±90°, where many azimuths share almost one
+    lag, no comb of empty and crowded bins appears. Rows are normalised to sum to 1.
+    """
     n_lags = corr.shape[1]
     max_lag = (n_lags - 1) // 2
-    itd_ms = (np.arange(n_lags) - max_lag) / lag_sr * 1000.0
-    az = np.degrees(np.arcsin(np.clip(itd_ms / itd_ref_ms, -1.0, 1.0)))
-    # spread each lag linearly over its two neighbouring grid points
-    pos = (az - AZ_GRID[0]) / _AZ_STEP
-    lo = np.clip(np.floor(pos).astype(int), 0, AZ_GRID.size - 1)
-    hi = np.clip(lo + 1, 0, AZ_GRID.size - 1)
-    frac = pos - lo
-    mapping = np.zeros((n_lags, AZ_GRID.size), dtype=np.float32)
-    mapping[np.arange(n_lags), lo] += 1.0 - frac
-    mapping[np.arange(n_lags), hi] += frac
-    # average, not sum: near ±90° many lags fall into one azimuth bin (and every lag beyond
-    # the reference ITD into the last), which would otherwise pile up into false sources
-    mapping /= np.maximum(mapping.sum(axis=0, keepdims=True), 1.0)
+    lag_of_az = np.sin(np.radians(AZ_GRID)) * itd_ref_ms / 1000.0 * lag_sr + max_lag
+    pos = np.clip(lag_of_az, 0, n_lags - 1)
+    lo = np.clip(np.floor(pos).astype(int), 0, n_lags - 2)
+    frac = (pos - lo).astype(np.float32)
+    sampling = np.zeros((n_lags, AZ_GRID.size), dtype=np.float32)
+    sampling[lo, np.arange(AZ_GRID.size)] += 1.0 - frac
+    sampling[lo + 1, np.arange(AZ_GRID.size)] += frac
     # only what stands above the frame's correlation floor points at a source
-    floor = np.median(corr, axis=1, keepdims=True)
-    spec = np.maximum(corr - np.maximum(floor, 0.0), 0.0) @ mapping
+    floor = np.median(corr, axis=1, keepdims=True) if subtract_floor else 0.0
+    spec = np.maximum(corr - np.maximum(floor, 0.0), 0.0) @ sampling
     total = spec.sum(axis=1, keepdims=True)
     return (spec / np.maximum(total, 1e-30)).astype(np.float32)
 
@@ -125,7 +162,9 @@ class TrackResult:
     share: np.ndarray
 
 
-def _block_profiles(spectrum: np.ndarray, weight: np.ndarray, block: int, hop: int) -> np.ndarray:
+def _block_profiles(
+    spectrum: np.ndarray, weight: np.ndarray, block: int, hop: int, floor_percentile: float = 40.0
+) -> np.ndarray:
     n = spectrum.shape[0]
     starts = np.arange(0, max(1, n - block + hop), hop)
     num = uniform_filter1d(spectrum * weight[:, None], block, axis=0, mode="nearest")
@@ -134,7 +173,11 @@ def _block_profiles(spectrum: np.ndarray, weight: np.ndarray, block: int, hop: i
     prof = num[centres] / np.maximum(den[centres], 1e-12)[:, None]
     # light smoothing across azimuth so a source between grid points forms one peak
     pad = np.pad(prof, ((0, 0), (1, 1)), mode="edge")
-    return 0.25 * pad[:, :-2] + 0.5 * pad[:, 1:-1] + 0.25 * pad[:, 2:]
+    prof = 0.25 * pad[:, :-2] + 0.5 * pad[:, 1:-1] + 0.25 * pad[:, 2:]
+    # diffuse sound (reverberation, noise) votes for every direction: remove that floor so
+    # only directional energy can form peaks
+    floor = np.percentile(prof, floor_percentile, axis=1, keepdims=True)
+    return np.maximum(prof - floor, 0.0)
 
 
 def _peaks(
@@ -143,7 +186,7 @@ def _peaks(
     """Peaks ``(azimuth, height)`` of one block profile, strongest first."""
     p = profile
     top = float(p.max())
-    if top <= 1.5 / p.size:  # flat: nothing stands out
+    if top <= 0.5 / p.size:  # flat: nothing stands out
         return []
     is_max = np.zeros(p.size, dtype=bool)
     is_max[1:-1] = (p[1:-1] >= p[:-2]) & (p[1:-1] > p[2:])
@@ -183,12 +226,13 @@ def track_sources(
     block_s: float = 0.5,
     block_hop_s: float = 0.25,
     rel_height: float = 0.3,
-    min_sep_deg: float = 25.0,
+    min_sep_deg: float = 50.0,
     gate_deg: float = 45.0,
     max_gap_s: float = 3.0,
     min_support: float = 0.05,
-    min_overlap: float = 0.3,
-    max_correlation: float = 0.0,
+    min_overlap: float = 0.4,
+    max_correlation: float | None = 0.0,
+    floor_percentile: float = 40.0,
 ) -> TrackResult:
     """Find and follow up to ``max_sources`` sources in a spatial spectrogram.
 
@@ -217,9 +261,12 @@ def track_sources(
     min_overlap : float
         Fraction of the active blocks that must show ``m`` separate peaks for ``m`` sources
         to be reported.
-    max_correlation : float
+    max_correlation : float or None
         Largest frame-to-frame correlation between the energy of a further source and that
-        of each source already accepted.
+        of each source already accepted; None skips the test (the level view has no side
+        lobes).
+    floor_percentile : float
+        Percentile of each block profile removed as the diffuse floor.
 
     Returns
     -------
@@ -230,7 +277,9 @@ def track_sources(
     n = spectrum.shape[0]
     block = max(1, int(round(block_s / hop_s)))
     hop = max(1, int(round(block_hop_s / hop_s)))
-    profiles = _block_profiles(spectrum, weight.astype(np.float32), block, hop)
+    profiles = _block_profiles(
+        spectrum, weight.astype(np.float32), block, hop, floor_percentile=floor_percentile
+    )
     block_weight = uniform_filter1d(weight.astype(np.float64), block, mode="nearest")
     centres = np.clip(np.arange(profiles.shape[0]) * hop + block // 2, 0, n - 1)
     active = block_weight[centres] > 0.2 * max(float(block_weight.max()), 1e-12)
@@ -301,7 +350,9 @@ def track_sources(
         masses = [_mass_near(spectrum, np.interp(frame_block, t.blocks, t.azimuths)) for t in keep]
         dominant = [keep[0]]
         for t, m in zip(keep[1:], masses[1:], strict=True):
-            if all(_corr(m, masses[keep.index(d)], sel) <= max_correlation for d in dominant):
+            if max_correlation is None or all(
+                _corr(m, masses[keep.index(d)], sel) <= max_correlation for d in dominant
+            ):
                 dominant.append(t)
         tracks = dominant[:n_sources]
     tracks.sort(key=lambda t: -float(np.mean(t.azimuths)))  # left to right

@@ -105,9 +105,11 @@ class Camera:
         key = name.strip().lower()
         h = max(self.min_height, self.near_height / d)
         aspect = ASPECT.get(key, 1.0)
-        w = min(0.9, h * aspect * self.height / self.width)
+        w = min(0.8, h * aspect * self.height / self.width)
         xc = float(self.x_of(azimuth_deg))
-        x0 = min(max(xc - w / 2, 0.0), 1.0 - w)
+        # an object at the edge is partly out of view: keep its visible part, not a box
+        # shifted inwards (which would move it towards the centre)
+        x0, x1 = max(xc - w / 2, 0.0), min(xc + w / 2, 1.0)
         if key in FLYING:
             # in the sky: nearer = lower and bigger, far = high and small
             yc = self.horizon * (0.35 + 0.3 / d)
@@ -116,4 +118,4 @@ class Camera:
             bottom = self.horizon + (0.96 - self.horizon) / d
             y0 = max(bottom - h, 0.0)
             h = min(h, bottom - y0)
-        return (round(x0, 4), round(y0, 4), round(x0 + w, 4), round(y0 + h, 4))
+        return (round(x0, 4), round(y0, 4), round(x1, 4), round(y0 + h, 4))

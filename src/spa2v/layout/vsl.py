@@ -9,7 +9,8 @@ Conventions
 * Boxes are ``[x0, y0, x1, y1]`` normalised to [0, 1], origin top-left, ``x0 < x1``,
   ``y0 < y1``.
 * A sound on the listener's left is on the left of the frame (small x).
-* Times are seconds; keyframe times increase and lie within ``[0, duration]``.
+* Times are seconds; keyframe times increase (by at least 1 ms) and lie within
+  ``[0, duration]``.
 * An object absent from a keyframe is not visible at that time.
 
 Extra fields are kept (a planner may record its own notes) but may not change the meaning of
@@ -37,6 +38,8 @@ from pydantic import (
 from spa2v.errors import Spa2vError
 
 SCHEMA_ID = "spa2v.vsl/1"
+#: Smallest spacing of keyframes; closer ones would make the interpolation blow up.
+MIN_KEYFRAME_GAP_S = 1e-3
 
 
 class LayoutError(Spa2vError, ValueError):
@@ -137,10 +140,10 @@ class VSL(BaseModel):
         known = set(ids)
         last = -math.inf
         for k, kf in enumerate(self.keyframes):
-            if kf.time <= last:
+            if kf.time < last + MIN_KEYFRAME_GAP_S:
                 raise ValueError(
                     f"keyframes[{k}].time={kf.time:g} must be greater than the previous "
-                    f"keyframe's {last:g} (times increase)"
+                    f"keyframe's {last:g} (times increase by at least 1 ms)"
                 )
             if kf.time > self.duration + 1e-9:
                 raise ValueError(

@@ -65,6 +65,8 @@ class Planner(Protocol):
     """Turns measured cues (and optionally the audio) into a layout."""
 
     name: str
+    #: whether :meth:`plan` needs the decoded audio besides the cue sheet
+    needs_audio: bool
 
     def plan(self, cues: CueSheet, audio: Audio | None, options: PlanOptions) -> VSL:
         """Return a valid VSL for the recording."""

@@ -65,6 +65,7 @@ class CuePlanner:
     """Offline planner driven by the cue sheet (the embedded default)."""
 
     name = "cues"
+    needs_audio = False
 
     def plan(self, cues: CueSheet, audio: Audio | None, options: PlanOptions) -> VSL:
         """Plan the layout; ``audio`` is not needed."""
@@ -222,7 +223,7 @@ def _reasoning(
             f"loudest at {src.loudest_time_s:.1f} s"
         )
         if abs(src.pitch_change_st) >= 0.1:
-            parts.append(f"; pitch {src.pitch_change_st:+.2f} semitones")
+            parts[-1] += f"; pitch {src.pitch_change_st:+.2f} semitones"
         verdict = {
             "static": "stays in place",
             "left_to_right": "moves left to right",

@@ -36,6 +36,7 @@ class NaivePlanner:
     """One object; broadband GCC-PHAT position and RMS size (benchmark baseline)."""
 
     name = "naive"
+    needs_audio = True
 
     def plan(self, cues: CueSheet, audio: Audio | None, options: PlanOptions) -> VSL:
         """Plan from the raw audio (required)."""

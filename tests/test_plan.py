@@ -1,0 +1,221 @@
+"""Multi-source tracking, the camera model and the cue-based planner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from typer.testing import CliRunner
+
+from spa2v.audio.cues import compute_cues
+from spa2v.audio.load import Audio
+from spa2v.audio.synth import SceneSource, Trajectory, render_preset, render_scene
+from spa2v.cli import app
+from spa2v.errors import ParameterError, Spa2vError
+from spa2v.evaluation.spatial import (
+    centres_and_areas,
+    motion_of_layout,
+    side_of_layout,
+    trend_of_layout,
+)
+from spa2v.layout.camera import Camera
+from spa2v.layout.vsl import VSL
+from spa2v.planning import PlanOptions, get_planner, planner_names
+
+
+def _plan(scene, **options):
+    cues = compute_cues(scene.audio, sr=scene.sr)
+    return cues, get_planner("cues").plan(cues, None, PlanOptions(**options))
+
+
+# ----------------------------------------------------------------- camera
+def test_camera_puts_left_on_the_left_and_keeps_order() -> None:
+    cam = Camera()
+    az = np.linspace(-75, 75, 50)
+    x = cam.x_of(az)
+    assert np.all(np.diff(x) < 0)  # more left (larger azimuth) -> smaller x
+    assert cam.x_of(60) < 0.5 < cam.x_of(-60)
+    assert cam.x_of(0) == pytest.approx(0.5)
+    np.testing.assert_allclose(cam.azimuth_of(x), az, atol=1e-6)
+    assert 0.0 < cam.x_of(89.9) < 0.05
+
+
+def test_camera_boxes_stay_in_the_frame_and_shrink_with_distance() -> None:
+    cam = Camera(fov_deg=70)
+    for az in (-90, -30, 0, 45, 90):
+        for d in (1, 2, 8, 100):
+            x0, y0, x1, y1 = cam.box(az, d, "car")
+            assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+    near, far = cam.box(0, 1, "truck"), cam.box(0, 6, "truck")
+    assert (near[3] - near[1]) > 2 * (far[3] - far[1])
+    assert far[3] < near[3]  # the far one stands nearer the horizon
+    sky = cam.box(0, 2, "helicopter")
+    assert sky[3] <= cam.horizon + 1e-9
+    with pytest.raises(ParameterError):
+        Camera(fov_deg=200)
+
+
+# ----------------------------------------------------------------- tracking
+_TIME_ARRAYS_XFAIL = pytest.mark.xfail(
+    reason="two-source detection with time-difference arrays is not reliable yet",
+    strict=False,
+)
+
+
+@pytest.mark.parametrize(
+    "mic",
+    [
+        pytest.param("head", marks=_TIME_ARRAYS_XFAIL),
+        pytest.param("spaced", marks=_TIME_ARRAYS_XFAIL),
+        "coincident",
+        "panned",
+    ],
+)
+def test_two_sources_on_opposite_sides_are_two_tracks(mic: str) -> None:
+    scene = render_scene(
+        [
+            SceneSource("a", "engine", Trajectory.static(50.0, 4.0)),
+            SceneSource("b", "speech", Trajectory.static(-45.0, 4.0)),
+        ],
+        duration_s=4.0,
+        mic=mic,  # type: ignore[arg-type]
+        seed=3,
+    )
+    sources = compute_cues(scene.audio, sr=scene.sr).sources
+    assert len(sources) == 2
+    assert [s.side for s in sources] == ["left", "right"]
+
+
+@pytest.mark.parametrize("mic", ["head", "spaced", "coincident", "panned"])
+@pytest.mark.parametrize("preset", ["static-left", "passby", "right-to-left"])
+def test_one_source_is_one_track(mic: str, preset: str) -> None:
+    scene = render_preset(preset, duration_s=5.0, mic=mic, seed=2)  # type: ignore[arg-type]
+    assert len(compute_cues(scene.audio, sr=scene.sr).sources) == 1
+
+
+# ----------------------------------------------------------------- planner
+def test_static_source_is_placed_on_its_side() -> None:
+    for preset, side in (("static-left", "left"), ("static-right", "right")):
+        _, vsl = _plan(render_preset(preset, duration_s=3.0, mic="coincident"))
+        assert side_of_layout(vsl, 0) == side
+
+
+@pytest.mark.parametrize(("preset", "trend"), [("approach", "approaching"), ("recede", "receding")])
+def test_approach_grows_and_recede_shrinks(preset: str, trend: str) -> None:
+    _, vsl = _plan(render_preset(preset, duration_s=5.0, mic="head"), labels=("truck",))
+    assert trend_of_layout(vsl, 0) == trend
+    assert ("approaches" if trend == "approaching" else "moves away") in vsl.caption
+
+
+def test_pass_by_crosses_the_frame_when_it_is_loudest() -> None:
+    _, vsl = _plan(render_preset("passby", duration_s=6.0, mic="spaced"), labels=("car",))
+    assert motion_of_layout(vsl, 0) == "left_to_right"
+    t, x, area = centres_and_areas(vsl, 0)
+    crossing = float(np.interp(0.5, x, t))  # x increases, so interp over x is valid
+    assert abs(crossing - 3.0) < 0.6
+    assert abs(t[int(np.argmax(area))] - 3.0) < 0.8  # nearest (biggest) when it passes
+    assert vsl.caption == "A car passes by from the left to the right."
+    assert "semitones" in vsl.reasoning and "ITD" in vsl.reasoning
+
+
+def test_intermittent_source_keeps_its_object() -> None:
+    scene = render_scene(
+        [SceneSource("dog", "bursts", Trajectory.static(-50.0, 3.0))], duration_s=4.0, seed=1
+    )
+    _, vsl = _plan(scene, labels=("dog",))
+    assert all(len(kf.boxes) == 1 for kf in vsl.keyframes)
+    _, x, _ = centres_and_areas(vsl, 0)
+    assert np.all(x > 0.5) and np.ptp(x) < 0.1
+
+
+def test_labels_keyframes_and_options() -> None:
+    scene = render_preset("duet", duration_s=4.0, mic="panned")
+    _, vsl = _plan(scene, labels=("cow", "helicopter"), keyframes=6, width=640, height=360)
+    assert [o.name for o in vsl.objects] == ["cow", "helicopter"][: len(vsl.objects)]
+    assert len(vsl.keyframes) == 6 and vsl.width == 640
+    assert [kf.time for kf in vsl.keyframes] == pytest.approx(
+        [(i + 0.5) * 4.0 / 6 for i in range(6)], abs=1e-4
+    )
+    _, default = _plan(scene)
+    assert len(default.keyframes) == 8  # 2 per second
+    _, short = _plan(render_preset("static-left", duration_s=1.0))
+    assert len(short.keyframes) == 4  # at least 4
+    assert all(o.name == "sound source" for o in short.objects)
+
+
+def test_narrow_field_of_view_pushes_sources_outwards() -> None:
+    cues = compute_cues(render_preset("static-left", duration_s=2.0).audio, sr=48_000)
+    wide = get_planner("cues").plan(cues, None, PlanOptions(fov_deg=150))
+    narrow = get_planner("cues").plan(cues, None, PlanOptions(fov_deg=40))
+    assert np.mean(centres_and_areas(narrow, 0)[1]) < np.mean(centres_and_areas(wide, 0)[1])
+
+
+def test_naive_baseline_needs_audio_and_gives_one_object() -> None:
+    scene = render_preset("duet", duration_s=3.0)
+    cues = compute_cues(scene.audio, sr=scene.sr)
+    with pytest.raises(ParameterError, match="needs the audio"):
+        get_planner("naive").plan(cues, None, PlanOptions())
+    vsl = get_planner("naive").plan(cues, Audio(scene.audio, scene.sr, 2), PlanOptions())
+    assert len(vsl.objects) == 1
+    assert planner_names() == ["cues", "naive"]
+    with pytest.raises(ParameterError, match="unknown planner"):
+        get_planner("oracle")
+
+
+def test_bad_options() -> None:
+    for bad in ({"keyframes": 0}, {"keyframe_rate": 0}, {"labels": ("",)}, {"width": 8}):
+        with pytest.raises(ParameterError):
+            PlanOptions(**bad)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.sampled_from([1, 2]), st.integers(960, 30_000)),
+        elements=st.floats(-1.0, 1.0, width=32),
+    ),
+    st.sampled_from([16_000, 48_000]),
+    st.integers(1, 12),
+)
+def test_planner_never_emits_an_invalid_layout(y: np.ndarray, sr: int, n_key: int) -> None:
+    try:
+        cues = compute_cues(y, sr=sr)
+    except Spa2vError:
+        return  # refused by the loader's rules: nothing to plan
+    vsl = get_planner("cues").plan(cues, None, PlanOptions(keyframes=n_key))
+    again = VSL.parse_obj_strict(json.loads(vsl.to_json()))
+    assert len(again.keyframes) == n_key and len(again.objects) >= 1
+
+
+# ----------------------------------------------------------------- CLI
+def test_cli_plan_and_schema(tmp_path: Path) -> None:
+    runner = CliRunner()
+    wav = tmp_path / "p.wav"
+    assert (
+        runner.invoke(app, ["synth", str(wav), "--preset", "passby", "--duration", "4"]).exit_code
+        == 0
+    )
+    out = tmp_path / "layout.json"
+    res = runner.invoke(
+        app, ["plan", str(wav), "-o", str(out), "--label", "car", "--keyframes", "5"]
+    )
+    assert res.exit_code == 0, res.output
+    vsl = VSL.load(out)
+    assert vsl.objects[0].name == "car" and len(vsl.keyframes) == 5
+    res = runner.invoke(app, ["plan", str(wav), "-q"])
+    assert VSL.from_json(res.stdout).caption
+    schema = json.loads(runner.invoke(app, ["schema"]).stdout)
+    assert schema["$id"] == "spa2v.vsl/1"
+    assert "frames" in json.loads(runner.invoke(app, ["schema", "cues"]).stdout)["properties"]
+    bad = runner.invoke(app, ["plan", str(wav), "--fov", "500"])
+    assert bad.exit_code == 2 and "field of view" in bad.output
+    bad = runner.invoke(app, ["plan", str(wav), "--planner", "oracle"])
+    assert bad.exit_code == 2 and "unknown planner" in bad.output
+    bad = runner.invoke(app, ["schema", "nope"])
+    assert bad.exit_code == 2
