@@ -169,7 +169,7 @@ def valid_vsl(draw) -> dict:
     duration = draw(st.floats(0.5, 30.0))
     n_obj = draw(st.integers(1, 3))
     raw = draw(st.lists(st.floats(0.0, duration), min_size=1, max_size=8))
-    times = sorted({round(t, 2) for t in raw if round(t, 2) <= duration})
+    times = sorted({round(t, 2) for t in raw if round(t, 2) <= duration}) or [0.0]
     keyframes = []
     for t in times:
         boxes = []

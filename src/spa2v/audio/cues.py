@@ -456,8 +456,9 @@ class CueExtractor:
             band_r=band_r,
             k_power=k_power.sum(axis=0),
             gcc=corr,
-            level_hist=level_hist,
-            phase_hist=phase_hist,
+            # histograms only need to rank directions: half precision halves their memory
+            level_hist=level_hist.astype(np.float16),
+            phase_hist=phase_hist.astype(np.float16),
             centroid=centroid.astype(np.float32),
             f0=f0,
             periodicity=periodicity,
@@ -558,8 +559,11 @@ def _build_sheet(
         # the averaged cross-spectrum of frame t is centred on frame t - (k - 1) / 2
         corr = raw["gcc"]
         shift = (ex.average_frames - 1) // 2
-        if shift and n > shift:
-            corr = np.concatenate([corr[shift:], np.repeat(corr[-1:], shift, axis=0)])
+        if shift and n > shift:  # in place: an hour of correlations is tens of MB
+            for start in range(0, n - shift, 4096):
+                stop = min(start + 4096, n - shift)
+                corr[start:stop] = corr[start + shift : stop + shift]
+            corr[n - shift :] = corr[n - shift - 1]
         itd_s, gcc_peak, gcc_second = _spatial.pick_itd(
             corr,
             ex.lag_sr,
@@ -608,16 +612,17 @@ def _build_sheet(
             lf_share = float(band_power[act][:, low].sum() / max(band_power[act].sum(), 1e-30))
             max_sources = p.max_sources if lf_share >= 0.1 else 1
         else:
-            spectrum = raw["level_hist"]
+            spectrum = raw["level_hist"].astype(np.float32)
             max_sources = p.max_sources
         tracks = _sources.track_sources(
             spectrum,
             direct,
             hop_s=hop_s,
             max_sources=max_sources,
-            max_correlation=None,
         )
-        del spectrum
+        del spectrum, corr
+        for key in ("gcc", "level_hist", "phase_hist"):
+            del raw[key]
     else:
         zeros = np.zeros(n, dtype=np.float32)
         itd_ms = itd_conf = ild_conf = azimuth = az_conf = itd_share = zeros
@@ -686,14 +691,19 @@ def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) ->
     votes have neither but are noisy in a room. Their geometric mean keeps the directions
     both support.
     """
-    gcc = _sources.time_spectrum(corr, lag_sr, itd_ref_ms=itd_ref_ms)
-    phase = _sources.time_spectrum(
-        raw["phase_hist"],
-        _sources.ITD_HIST_STEPS_PER_S,
-        itd_ref_ms=itd_ref_ms,
-        subtract_floor=False,
-    )
-    return np.sqrt(gcc * phase)
+    n = corr.shape[0]
+    out = np.empty((n, _sources.AZ_GRID.size), dtype=np.float32)
+    for start in range(0, n, 8192):  # in chunks: the temporaries stay small for long files
+        sl = slice(start, start + 8192)
+        gcc = _sources.time_spectrum(corr[sl], lag_sr, itd_ref_ms=itd_ref_ms)
+        phase = _sources.time_spectrum(
+            raw["phase_hist"][sl].astype(np.float32),
+            _sources.ITD_HIST_STEPS_PER_S,
+            itd_ref_ms=itd_ref_ms,
+            subtract_floor=False,
+        )
+        out[sl] = np.sqrt(gcc * phase)
+    return out
 
 
 def _typical_level(loudness: np.ndarray) -> float:

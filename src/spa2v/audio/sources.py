@@ -225,13 +225,12 @@ def track_sources(
     max_sources: int = 3,
     block_s: float = 0.5,
     block_hop_s: float = 0.25,
-    rel_height: float = 0.3,
+    rel_height: float = 0.25,
     min_sep_deg: float = 50.0,
     gate_deg: float = 45.0,
     max_gap_s: float = 3.0,
     min_support: float = 0.05,
-    min_overlap: float = 0.4,
-    max_correlation: float | None = 0.0,
+    min_overlap: float = 0.3,
     floor_percentile: float = 40.0,
 ) -> TrackResult:
     """Find and follow up to ``max_sources`` sources in a spatial spectrogram.
@@ -261,10 +260,6 @@ def track_sources(
     min_overlap : float
         Fraction of the active blocks that must show ``m`` separate peaks for ``m`` sources
         to be reported.
-    max_correlation : float or None
-        Largest frame-to-frame correlation between the energy of a further source and that
-        of each source already accepted; None skips the test (the level view has no side
-        lobes).
     floor_percentile : float
         Percentile of each block profile removed as the diffuse floor.
 
@@ -340,41 +335,13 @@ def track_sources(
             t for t in tracks
             if t.support >= min_support * best and len(t.blocks) >= max(2, 0.15 * n_active)
         ]  # fmt: skip
-        keep = sorted(keep or tracks, key=lambda t: -t.support)
-        # A second peak is a second source only if it comes and goes on its own. The side
-        # lobes of a periodic or narrowband sound (and spatial aliases) rise and fall with
-        # their main peak; two independent sources trade places (rows sum to one), so their
-        # energies are anti-correlated from frame to frame.
-        frame_block = (np.arange(n) - block // 2) / hop
-        sel = weight > 0.5 * float(np.median(weight[weight > 0])) if (weight > 0).any() else None
-        masses = [_mass_near(spectrum, np.interp(frame_block, t.blocks, t.azimuths)) for t in keep]
-        dominant = [keep[0]]
-        for t, m in zip(keep[1:], masses[1:], strict=True):
-            if max_correlation is None or all(
-                _corr(m, masses[keep.index(d)], sel) <= max_correlation for d in dominant
-            ):
-                dominant.append(t)
-        tracks = dominant[:n_sources]
+        tracks = sorted(keep or tracks, key=lambda t: -t.support)[:n_sources]
     tracks.sort(key=lambda t: -float(np.mean(t.azimuths)))  # left to right
 
     frame_blocks = (np.arange(n) - block // 2) / hop
     az = np.stack([np.interp(frame_blocks, t.blocks, t.azimuths) for t in tracks])
     share = _shares(spectrum, az)
     return TrackResult(az.astype(np.float32), share.astype(np.float32))
-
-
-def _mass_near(spectrum: np.ndarray, az: np.ndarray, width_deg: float = 10.0) -> np.ndarray:
-    """Per frame, the spectrum's mass within ``width_deg`` of ``az``."""
-    near = np.abs(AZ_GRID[None, :] - az[:, None]) <= width_deg
-    return (spectrum * near).sum(axis=1)
-
-
-def _corr(a: np.ndarray, b: np.ndarray, sel: np.ndarray | None) -> float:
-    if sel is not None and sel.sum() > 10:
-        a, b = a[sel], b[sel]
-    if a.std() < 1e-9 or b.std() < 1e-9:
-        return 1.0
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def _merge(tracks: list[_Track], *, gate_deg: float, deg_per_block: float) -> list[_Track]:
@@ -417,8 +384,11 @@ def _shares(spectrum: np.ndarray, az: np.ndarray, *, width_deg: float = 15.0) ->
     """Energy share of each source per frame: spectrum mass near its azimuth."""
     grid = AZ_GRID.astype(np.float32)
     mass = np.empty(az.shape, dtype=np.float32)
-    for k in range(az.shape[0]):  # one source at a time keeps hour-long inputs small
-        kernel = np.exp(-0.5 * ((grid[None, :] - az[k][:, None]) / np.float32(width_deg)) ** 2)
-        mass[k] = np.einsum("fg,fg->f", spectrum, kernel)
+    n = az.shape[1]
+    for k in range(az.shape[0]):  # one source and one chunk at a time: small temporaries
+        for start in range(0, n, 8192):
+            sl = slice(start, start + 8192)
+            z = (grid[None, :] - az[k, sl].astype(np.float32)[:, None]) / np.float32(width_deg)
+            mass[k, sl] = np.einsum("fg,fg->f", spectrum[sl], np.exp(-0.5 * z * z))
     total = mass.sum(axis=0, keepdims=True)
     return mass / np.maximum(total, 1e-12)
