@@ -384,9 +384,9 @@ class CueExtractor:
         #: lags per second of the GCC grid (set by the first batch)
         self.lag_sr = float(self.sr)
         self._raw = _RawFrames()
-        # level-difference histogram: every other bin from 150 Hz to 8 kHz
+        # level-difference histogram: every third bin from 150 Hz to 8 kHz
         f = g.freqs_hz
-        self._hist_bins = np.flatnonzero((f >= 150.0) & (f <= min(8000.0, 0.45 * self.sr)))[::2]
+        self._hist_bins = np.flatnonzero((f >= 150.0) & (f <= min(8000.0, 0.45 * self.sr)))[::3]
         self._hist_edges = _sources.level_histogram_edges(self.params.ild_ref_db)
         # phase histogram: the GCC band's lowest bins, up to where the phase difference
         # cannot wrap within ±max_delay

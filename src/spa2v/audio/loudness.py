@@ -88,5 +88,5 @@ def loudness_slope(
     width = min(width, n if n % 2 else n - 1)
     if width < 3:
         return np.zeros(n, dtype=np.float32)
-    slope = savgol_filter(clamped, width, 1, deriv=1, delta=hop_s, mode="interp")
+    slope = savgol_filter(clamped, width, 1, deriv=1, delta=hop_s, mode="nearest")
     return slope.astype(np.float32)

@@ -179,7 +179,7 @@ def pitch_slope(
         return out
     from scipy.signal import savgol_filter
 
-    slope = savgol_filter(filled, width, 1, deriv=1, delta=hop_s, mode="interp")
+    slope = savgol_filter(filled, width, 1, deriv=1, delta=hop_s, mode="nearest")
     near = np.zeros(n, dtype=bool)
     near[idx] = True
     near = np.convolve(near, np.ones(width), mode="same") > 0
