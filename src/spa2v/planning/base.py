@@ -7,7 +7,7 @@ class here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from spa2v.errors import ParameterError
@@ -42,7 +42,6 @@ class PlanOptions:
     fov_deg: float = 90.0
     width: int = 512
     height: int = 320
-    notes: list[str] = field(default_factory=list, compare=False)
 
     def __post_init__(self) -> None:
         if self.keyframes is not None and not 1 <= self.keyframes <= 1000:
