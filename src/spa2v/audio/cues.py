@@ -736,8 +736,11 @@ def _describe_sources(
         loud = f.loudness_lufs + 10.0 * np.log10(np.maximum(share, 1e-6))
         loud = np.maximum(loud, _loud.LOUDNESS_FLOOR_LUFS).astype(np.float32)
         mine = (dominant == k) & (f.activity > 0.5)
+        # a quieter source is rarely the strongest, but it is there wherever it holds a fair
+        # share of the directional energy
+        present = (share >= 0.25) & (f.activity > 0.2) if n_src > 1 else mine
         w = share * f.activity * (f.azimuth_confidence if n_src == 1 else 1.0)
-        active = np.flatnonzero(mine) if mine.any() else np.arange(len(f))
+        active = np.flatnonzero(present) if present.any() else np.arange(len(f))
         fifth = max(1, active.size // 5)
         az0 = _weighted_median(az[active[:fifth]], w[active[:fifth]])
         az1 = _weighted_median(az[active[-fifth:]], w[active[-fifth:]])
