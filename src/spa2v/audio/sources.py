@@ -94,8 +94,9 @@ def phase_histograms(cross: np.ndarray, freqs_hz: np.ndarray, *, max_delay_s: fl
     -------
     np.ndarray [shape=(frames, 2 * m + 1)]
         Votes on lags ``-m … +m`` spaced ``1 / ITD_HIST_STEPS_PER_S`` s (+ = left leads),
-        weighted by the squared magnitude of the averaged cross-spectrum: bins whose phase
-        stays put from frame to frame (direct sound) count, reverberant ones hardly do.
+        weighted by the squared magnitude of the averaged cross-spectrum (bins whose phase
+        stays put from frame to frame — direct sound — count, reverberant ones hardly do);
+        rows sum to 1.
     """
     m = int(round(max_delay_s * ITD_HIST_STEPS_PER_S))
     itd = np.angle(cross) / (2 * np.pi * freqs_hz[None, :])
@@ -104,7 +105,9 @@ def phase_histograms(cross: np.ndarray, freqs_hz: np.ndarray, *, max_delay_s: fl
     n_frames = cross.shape[0]
     flat = (np.arange(n_frames)[:, None] * (2 * m + 1) + idx).ravel()
     hist = np.bincount(flat, weights=weight.ravel(), minlength=n_frames * (2 * m + 1))
-    return hist.reshape(n_frames, 2 * m + 1).astype(np.float32)
+    hist = hist.reshape(n_frames, 2 * m + 1)
+    total = hist.sum(axis=1, keepdims=True)
+    return (hist / np.maximum(total, 1e-30)).astype(np.float32)
 
 
 def time_spectrum(
