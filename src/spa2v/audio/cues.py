@@ -706,6 +706,24 @@ def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) ->
     return out
 
 
+Motion = Literal["left_to_right", "right_to_left", "static"]
+
+
+def _motion(az: np.ndarray, w: np.ndarray, active: np.ndarray) -> tuple[float, float, Motion]:
+    """Azimuth over the first and last fifth of the active frames, and the direction between.
+
+    A change of more than 20° towards the right (azimuth falling) is left-to-right motion.
+    """
+    fifth = max(1, active.size // 5)
+    az0 = _weighted_median(az[active[:fifth]], w[active[:fifth]])
+    az1 = _weighted_median(az[active[-fifth:]], w[active[-fifth:]])
+    if az1 - az0 < -20.0:
+        return az0, az1, "left_to_right"
+    if az1 - az0 > 20.0:
+        return az0, az1, "right_to_left"
+    return az0, az1, "static"
+
+
 def _typical_level(loudness: np.ndarray) -> float:
     """Loudness while sounding: the 80th percentile of frames within 30 dB of the top.
 
@@ -741,14 +759,7 @@ def _describe_sources(
         present = (share >= 0.25) & (f.activity > 0.2) if n_src > 1 else mine
         w = share * f.activity * (f.azimuth_confidence if n_src == 1 else 1.0)
         active = np.flatnonzero(present) if present.any() else np.arange(len(f))
-        fifth = max(1, active.size // 5)
-        az0 = _weighted_median(az[active[:fifth]], w[active[:fifth]])
-        az1 = _weighted_median(az[active[-fifth:]], w[active[-fifth:]])
-        motion: Literal["left_to_right", "right_to_left", "static"] = "static"
-        if az1 - az0 < -20.0:
-            motion = "left_to_right"
-        elif az1 - az0 > 20.0:
-            motion = "right_to_left"
+        az0, az1, motion = _motion(az, w, active)
         mean_az = _weighted_median(az[active], w[active])
         v = voiced & (dominant == k)
         pitch_change = 0.0
@@ -822,14 +833,7 @@ def _summarise(
         active = np.arange(len(f))
     w = f.azimuth_confidence * f.activity
     az = _weighted_median(f.azimuth_deg[active], w[active])
-    fifth = max(1, active.size // 5)
-    az0 = _weighted_median(f.azimuth_deg[active[:fifth]], w[active[:fifth]])
-    az1 = _weighted_median(f.azimuth_deg[active[-fifth:]], w[active[-fifth:]])
-    motion: Literal["left_to_right", "right_to_left", "static"] = "static"
-    if az1 - az0 < -20.0:
-        motion = "left_to_right"
-    elif az1 - az0 > 20.0:
-        motion = "right_to_left"
+    az0, az1, motion = _motion(f.azimuth_deg, w, active)
     third = max(1, len(f) // 3)
     change = _level_change(f.loudness_lufs, third)
     trend: Literal["rising", "falling", "steady"] = "steady"
