@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test lint bench bench-long clean
+.PHONY: demo test lint bench bench-long bench-kemar kemar clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,20 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_cues.py
 	$(BIN)/python benchmarks/bench_plan.py
 
+## kemar: fetch the MIT KEMAR measured HRTF (Debian libmysofa1) for the benchmarks' --sofa
+KEMAR := .cache/kemar/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa
+kemar: $(KEMAR)
+$(KEMAR):
+	mkdir -p .cache/kemar
+	cd .cache && apt-get download libmysofa1
+	dpkg -x .cache/libmysofa1_*.deb .cache/kemar
+
+bench-kemar: $(VENV)/.installed-dev $(KEMAR)
+	$(BIN)/python benchmarks/bench_cues.py --skip-speed --sofa $(KEMAR)
+	$(BIN)/python benchmarks/bench_plan.py --sofa $(KEMAR)
+
 bench-long: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_long.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) out .cache .pytest_cache .ruff_cache build src/*.egg-info

@@ -117,7 +117,7 @@ def _static_scenes(rng: np.random.Generator, n: int) -> list[tuple[str, float, s
     return out
 
 
-def bench_accuracy(n_static: int, n_moving: int, duration_s: float, seed: int) -> bool:
+def bench_accuracy(n_static: int, n_moving: int, duration_s: float, seed: int, hrtf=None) -> bool:
     print(
         f"\n## Accuracy: {n_static} static + {n_moving} moving scenes per cell, "
         f"{duration_s:g} s each\n"
@@ -125,7 +125,9 @@ def bench_accuracy(n_static: int, n_moving: int, duration_s: float, seed: int) -
     print("| microphones | condition | static side correct | azimuth rank corr. (frames) |")
     print("|---|---|---|---|")
     ok = True
-    for mic in MIC_MODELS:
+    mics = (*MIC_MODELS, "hrtf") if hrtf is not None else MIC_MODELS
+    for mic in mics:
+        extra = {"hrtf": hrtf} if mic == "hrtf" else {}
         for cond_name, cond in {**CONDITIONS, **STRESS}.items():
             rng = np.random.default_rng(seed)
             correct = 0
@@ -140,6 +142,7 @@ def bench_accuracy(n_static: int, n_moving: int, duration_s: float, seed: int) -
                     mic=mic,
                     seed=seed + i,
                     **cond,
+                    **extra,
                 )
                 cues = compute_cues(scene.audio, sr=scene.sr)
                 correct += cues.summary.side == side
@@ -159,6 +162,7 @@ def bench_accuracy(n_static: int, n_moving: int, duration_s: float, seed: int) -
                     mic=mic,
                     seed=seed + 1000 + j,
                     **cond,
+                    **extra,
                 )
                 cues = compute_cues(scene.audio, sr=scene.sr)
                 f = cues.frames
@@ -170,7 +174,8 @@ def bench_accuracy(n_static: int, n_moving: int, duration_s: float, seed: int) -
             acc = correct / len(statics)
             if cond_name in CONDITIONS:
                 ok &= acc >= 0.95 and rho >= 0.9
-            print(f"| {mic} | {cond_name} | {acc:.1%} | {rho:.3f} |")
+            name = "measured KEMAR (SOFA)" if mic == "hrtf" else mic
+            print(f"| {name} | {cond_name} | {acc:.1%} | {rho:.3f} |")
             sys.stdout.flush()
     verdict = "MET" if ok else "NOT MET"
     print(f"\ntargets (side >= 95%, rank corr. >= 0.9) in every target cell: {verdict}")
@@ -183,12 +188,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument(
+        "--sofa", help="also render through this measured HRTF (SOFA file; make kemar)"
+    )
     args = parser.parse_args()
     if not args.skip_speed:
         bench_speed(repeats=3 if args.quick else 9)
     if not args.skip_accuracy:
         n_static, n_moving = (9, 4) if args.quick else (30, 12)
-        bench_accuracy(n_static, n_moving, duration_s=3.0, seed=args.seed)
+        hrtf = None
+        if args.sofa:
+            from spa2v.audio.hrtf import load_sofa
+
+            hrtf = load_sofa(args.sofa, sr=48_000)
+        bench_accuracy(n_static, n_moving, duration_s=3.0, seed=args.seed, hrtf=hrtf)
 
 
 if __name__ == "__main__":

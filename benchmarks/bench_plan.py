@@ -71,9 +71,9 @@ def _true_az(scene: Scene, k: int, times: np.ndarray) -> np.ndarray:
     return np.interp(times, scene.truth.times_s, src.azimuth_deg)
 
 
-def run_cell(args: tuple[str, str, int, int]) -> dict:
+def run_cell(args: tuple) -> dict:
     """All scene families for one microphone model and condition."""
-    mic, cond_name, n, seed = args
+    mic, cond_name, n, seed, hrtf = args
     cond = CONDITIONS[cond_name]
     rng = np.random.default_rng(seed)
     res: dict[str, dict[str, list]] = {p: {} for p in PLANNERS}
@@ -82,7 +82,8 @@ def run_cell(args: tuple[str, str, int, int]) -> dict:
         res[planner].setdefault(key, []).append(value)
 
     def scene(sources: list[SceneSource], i: int) -> Scene:
-        return render_scene(sources, duration_s=DURATION, mic=mic, seed=seed + i, **cond)
+        extra = {"hrtf": hrtf} if mic == "hrtf" else {}
+        return render_scene(sources, duration_s=DURATION, mic=mic, seed=seed + i, **cond, **extra)
 
     i = 0
     for j in range(n):  # static
@@ -203,10 +204,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--sofa", help="also render through this measured HRTF (SOFA file; make kemar)"
+    )
     args = parser.parse_args()
     n = 8 if args.quick else 24
-    cells = [(m, c, n, args.seed + 97 * k) for k, (m, c) in
-             enumerate((m, c) for m in MIC_MODELS for c in CONDITIONS)]  # fmt: skip
+    hrtf = None
+    mics = MIC_MODELS
+    if args.sofa:
+        from spa2v.audio.hrtf import load_sofa
+
+        hrtf = load_sofa(args.sofa, sr=48_000)
+        mics = (*MIC_MODELS, "hrtf")
+    cells = [(m, c, n, args.seed + 97 * k, hrtf) for k, (m, c) in
+             enumerate((m, c) for m in mics for c in CONDITIONS)]  # fmt: skip
     print(f"## Layout accuracy: {n} scenes per family per cell, {DURATION:g} s each "
           "(cue planner / naive baseline)\n")  # fmt: skip
     print("| microphones | condition | static side | motion dir. | approach/recede "
@@ -225,7 +236,8 @@ def main() -> None:
                     return f"{ours[key]:.0%} / {base[key]:.0%}"
                 return f"{ours[key]:.3f} / {base[key]:.3f}"
 
-            print(f"| {cell['mic']} | {cell['cond']} | {fmt('side')} | {fmt('motion')} | "
+            mic = "measured KEMAR (SOFA)" if cell["mic"] == "hrtf" else cell["mic"]
+            print(f"| {mic} | {cell['cond']} | {fmt('side')} | {fmt('motion')} | "
                   f"{fmt('trend')} | {fmt('rank', False)} | {fmt('count')} | "
                   f"{fmt('both_sides')} |")  # fmt: skip
             sys.stdout.flush()

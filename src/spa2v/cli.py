@@ -235,7 +235,8 @@ def synth(
         ),
     ] = "passby",
     mic: Annotated[
-        str, typer.Option(help="Microphone model: head, spaced, coincident, panned.")
+        str,
+        typer.Option(help="Microphone model: head, spaced, coincident, panned, hrtf (--sofa)."),
     ] = "head",
     duration: Annotated[float, typer.Option(help="Length in seconds.")] = 6.0,
     sr: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 48_000,
@@ -248,22 +249,34 @@ def synth(
     truth: Annotated[
         Path | None, typer.Option(help="Also write the ground truth JSON here.")
     ] = None,
+    sofa: Annotated[
+        Path | None, typer.Option(help="Measured HRTF (SOFA file) for --mic hrtf.")
+    ] = None,
 ) -> None:
     """Write a synthetic stereo scene with known source positions (for demos and tests)."""
     from spa2v.audio.synth import MIC_MODELS, render_preset
 
     with _user_errors():
-        if mic not in MIC_MODELS:
-            raise ParameterError(f"--mic must be one of {', '.join(MIC_MODELS)}, got {mic!r}")
+        hrtf = None
+        if mic == "hrtf":
+            if sofa is None:
+                raise ParameterError("--mic hrtf needs --sofa PATH (a measured HRTF, SOFA file)")
+            from spa2v.audio.hrtf import load_sofa
+
+            hrtf = load_sofa(sofa, sr=sr)
+        elif mic not in MIC_MODELS:
+            choices = ", ".join((*MIC_MODELS, "hrtf"))
+            raise ParameterError(f"--mic must be one of {choices}, got {mic!r}")
         scene = render_preset(
             preset,
             duration_s=duration,
-            mic=mic,
-            sr=sr,  # type: ignore[arg-type]
+            mic=mic,  # type: ignore[arg-type]
+            sr=sr,
             rt60_s=rt60,
             drr_db=drr,
             snr_db=snr,
             seed=seed,
+            hrtf=hrtf,
         )
         scene.save(output, truth_path=truth)
         names = ", ".join(f"{s.label} ({s.motion})" for s in scene.truth.sources)

@@ -13,6 +13,9 @@ azimuth and distance, then rendered to two channels through one of four micropho
     An XY pair of cardioids at ±45°: level difference only, no time difference.
 ``panned``
     A constant-power (sin/cos) amplitude pan, as in a studio mix: level only.
+``hrtf``
+    A *measured* dummy head from a SOFA file (:mod:`spa2v.audio.hrtf`), to check the analysis
+    on real ears rather than on the models above.
 
 Propagation uses a variable delay line (distance / speed of sound), so a moving source has a
 true Doppler shift, and 1/r attenuation. Optional diffuse reverberation (exponential noise
@@ -35,6 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import signal as sps
 
+from spa2v.audio.hrtf import HRTFSet, render_hrtf
 from spa2v.audio.load import check_sample_rate
 from spa2v.errors import ParameterError
 
@@ -44,7 +48,7 @@ SPACED_PAIR_M = 0.30
 MIC_MODELS = ("head", "spaced", "coincident", "panned")
 SOURCE_KINDS = ("engine", "noise", "bursts", "chirps", "speech", "hum")
 
-MicModel = Literal["head", "spaced", "coincident", "panned"]
+MicModel = Literal["head", "spaced", "coincident", "panned", "hrtf"]
 SourceKind = Literal["engine", "noise", "bursts", "chirps", "speech", "hum"]
 
 
@@ -309,7 +313,12 @@ def _head_shadow(sig: np.ndarray, incidence_rad: np.ndarray, sr: int) -> np.ndar
 
 
 def render_source(
-    src: np.ndarray, trajectory: Trajectory, *, mic: MicModel, sr: int
+    src: np.ndarray,
+    trajectory: Trajectory,
+    *,
+    mic: MicModel,
+    sr: int,
+    hrtf: HRTFSet | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one mono source along a trajectory through a microphone model.
 
@@ -319,10 +328,12 @@ def render_source(
         Source signal as emitted.
     trajectory : Trajectory
         Where the source is over time.
-    mic : {"head", "spaced", "coincident", "panned"}
-        Microphone model (see module docstring).
+    mic : {"head", "spaced", "coincident", "panned", "hrtf"}
+        Microphone model (see module docstring); ``"hrtf"`` uses ``hrtf``.
     sr : int
         Sample rate in Hz.
+    hrtf : HRTFSet or None
+        Measured head-related impulse responses for ``mic="hrtf"``.
 
     Returns
     -------
@@ -351,6 +362,10 @@ def render_source(
         right = _delayed(src, base_delay + itd / 2) * gain
         left = _head_shadow(left, np.abs(np.pi / 2 - az), sr)
         right = _head_shadow(right, np.abs(np.pi / 2 + az), sr)
+    elif mic == "hrtf":
+        if hrtf is None or hrtf.sr != sr:
+            raise ParameterError("mic='hrtf' needs an HRTF set at the scene's sample rate")
+        left, right = render_hrtf(_delayed(src, base_delay) * gain, np.degrees(az), hrtf)
     elif mic in ("coincident", "panned"):
         s = _delayed(src, base_delay) * gain
         if mic == "coincident":
@@ -367,7 +382,7 @@ def render_source(
 
 
 #: Inter-channel coherence of the diffuse reverberant field for each microphone model.
-_REVERB_COHERENCE = {"head": 0.3, "spaced": 0.1, "coincident": 0.8, "panned": 0.4}
+_REVERB_COHERENCE = {"head": 0.3, "spaced": 0.1, "coincident": 0.8, "panned": 0.4, "hrtf": 0.3}
 
 
 def _reverb_tails(
@@ -476,6 +491,7 @@ def render_scene(
     seed: int = 0,
     truth_hop_s: float = 0.02,
     peak_dbfs: float = -3.0,
+    hrtf: HRTFSet | None = None,
 ) -> Scene:
     """Render sources along their trajectories into a stereo recording with ground truth.
 
@@ -503,6 +519,8 @@ def render_scene(
         Spacing of the ground-truth samples.
     peak_dbfs : float
         Peak level of the output.
+    hrtf : HRTFSet or None
+        Measured responses for ``mic="hrtf"`` (see :func:`spa2v.audio.hrtf.load_sofa`).
 
     Returns
     -------
@@ -512,7 +530,7 @@ def render_scene(
     sr = check_sample_rate(sr)
     if not sources:
         raise ParameterError("a scene needs at least one source")
-    if mic not in MIC_MODELS:
+    if mic not in MIC_MODELS and not (mic == "hrtf" and hrtf is not None):
         raise ParameterError(f"unknown microphone model {mic!r}; choose from {MIC_MODELS}")
     if not (0.05 <= duration_s <= 3600):
         raise ParameterError("duration_s must be within 0.05 s … 1 h")
@@ -525,7 +543,7 @@ def render_scene(
     for i, s in enumerate(sources):
         sig = make_source(s.kind, duration_s, sr=sr, seed=seed * 1000 + i)
         sig *= 10 ** (s.level_db / 20)
-        direct, emitted = render_source(sig, s.trajectory, mic=mic, sr=sr)
+        direct, emitted = render_source(sig, s.trajectory, mic=mic, sr=sr, hrtf=hrtf)
         mix += direct
         excitation += emitted
     if rt60_s is not None:
@@ -624,6 +642,7 @@ def render_preset(
     drr_db: float = 3.0,
     snr_db: float | None = None,
     seed: int = 0,
+    hrtf: HRTFSet | None = None,
 ) -> Scene:
     """Render one of the named demo scenes (see :data:`PRESETS`).
 
@@ -633,7 +652,7 @@ def render_preset(
         ``static-left``, ``static-centre``, ``static-right``, ``left-to-right``,
         ``right-to-left``, ``approach``, ``recede``, ``passby`` or ``duet`` (a cow on the left
         while a helicopter crosses to the right).
-    duration_s, mic, sr, rt60_s, drr_db, snr_db, seed
+    duration_s, mic, sr, rt60_s, drr_db, snr_db, seed, hrtf
         As for :func:`render_scene`.
 
     Returns
@@ -649,4 +668,5 @@ def render_preset(
         drr_db=drr_db,
         snr_db=snr_db,
         seed=seed,
+        hrtf=hrtf,
     )
