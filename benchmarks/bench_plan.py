@@ -81,6 +81,12 @@ def run_cell(args: tuple) -> dict:
     def add(planner: str, key: str, value) -> None:
         res[planner].setdefault(key, []).append(value)
 
+    def add_rank(planner: str, vsl, main: int, sc: Scene) -> None:
+        """Box centres of the main object next to the true azimuth at the keyframe times."""
+        t, x, _ = centres_and_areas(vsl, main)
+        add(planner, "rank_true", list(_true_az(sc, 0, t)))
+        add(planner, "rank_x", list(x))
+
     def scene(sources: list[SceneSource], i: int) -> Scene:
         extra = {"hrtf": hrtf} if mic == "hrtf" else {}
         return render_scene(sources, duration_s=DURATION, mic=mic, seed=seed + i, **cond, **extra)
@@ -96,9 +102,7 @@ def run_cell(args: tuple) -> dict:
         for p, vsl in _plan(sc).items():
             main = _main_object(vsl)
             add(p, "side", side_of_layout(vsl, main) == side)
-            t, x, _ = centres_and_areas(vsl, main)
-            add(p, "rank_true", list(_true_az(sc, 0, t)))
-            add(p, "rank_x", list(x))
+            add_rank(p, vsl, main, sc)
     for j in range(n):  # moving: sweeps and pass-bys
         ltr = j % 2 == 0
         kind = STEADY[rng.integers(len(STEADY))]
@@ -117,9 +121,7 @@ def run_cell(args: tuple) -> dict:
         for p, vsl in _plan(sc).items():
             main = _main_object(vsl)
             add(p, "motion", motion_of_layout(vsl, main) == truth)
-            t, x, _ = centres_and_areas(vsl, main)
-            add(p, "rank_true", list(_true_az(sc, 0, t)))
-            add(p, "rank_x", list(x))
+            add_rank(p, vsl, main, sc)
     for j in range(n):  # approach / recede
         approach = j % 2 == 0
         az = rng.uniform(-30, 30)

@@ -219,3 +219,11 @@ def test_cli_plan_and_schema(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "unknown planner" in bad.output
     bad = runner.invoke(app, ["schema", "nope"])
     assert bad.exit_code == 2
+
+
+def test_articles_in_captions() -> None:
+    from spa2v.planning.describe import article
+
+    assert article("car") == "a car" and article("owl") == "an owl"
+    assert article("bus") == "a bus" and article("glass") == "a glass"
+    assert article("birds") == "birds" and article("the river") == "the river"

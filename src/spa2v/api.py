@@ -1,29 +1,18 @@
-"""The Python API: the same jobs as the command line, one call each."""
+"""The Python API: the same jobs as the command line, one call each.
+
+``spa2v.cues`` is :func:`spa2v.audio.cues.analyze_file`; ``spa2v.plan`` is defined here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from spa2v.audio.cues import CueParams, CueSheet, analyze_file
+from spa2v.audio.cues import CueSheet
+from spa2v.audio.cues import analyze_file as cues
 from spa2v.audio.load import load_audio
 from spa2v.layout.vsl import VSL
 from spa2v.planning import PlanOptions, get_planner
-
-
-def cues(
-    audio: str | Path,
-    *,
-    sr: int | None = 48_000,
-    channels: tuple[int, int] | None = None,
-    params: CueParams | None = None,
-    progress: Callable[[float, float | None], None] | None = None,
-) -> CueSheet:
-    """Measure the cue sheet of an audio or video file.
-
-    See :func:`spa2v.audio.cues.analyze_file` for the parameters.
-    """
-    return analyze_file(audio, sr=sr, channels=channels, params=params, progress=progress)
 
 
 def plan(
@@ -59,7 +48,7 @@ def plan(
     planner : str
         ``"cues"`` (default, offline) or ``"naive"`` (baseline).
     sr, channels
-        As for :func:`cues`.
+        As for :func:`spa2v.audio.cues.analyze_file` (``spa2v.cues``).
     cue_sheet : CueSheet or None
         Reuse an already measured cue sheet.
 
@@ -84,3 +73,6 @@ def plan(
     sheet = cue_sheet or cues(audio, sr=sr, channels=channels)
     samples = load_audio(audio, sr=sr, channels=channels) if chosen.needs_audio else None
     return chosen.plan(sheet, samples, options)
+
+
+__all__ = ["cues", "plan"]

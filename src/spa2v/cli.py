@@ -38,6 +38,15 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
+# Options shared by the commands that read a recording.
+AudioArg = Annotated[Path, typer.Argument(help="Audio or video file (WAV, FLAC, MP3, MP4…).")]
+AnalysisRate = Annotated[int, typer.Option(help="Analysis sample rate in Hz.")]
+ChannelsOpt = Annotated[
+    str | None,
+    typer.Option(help="Left,right channel indices for files with more than two channels."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")]
+
 #: Files longer than this get a progress bar.
 _PROGRESS_MIN_S = 20.0
 
@@ -169,7 +178,7 @@ def _summary_table(cues: Any) -> Table:
 
 @app.command()
 def cues(
-    audio: Annotated[Path, typer.Argument(help="Audio or video file (WAV, FLAC, MP3, MP4…).")],
+    audio: AudioArg,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the cue sheet JSON here (default: stdout)."),
@@ -177,14 +186,11 @@ def cues(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a multi-panel plot (PNG/SVG/PDF).")
     ] = None,
-    sr: Annotated[int, typer.Option(help="Analysis sample rate in Hz.")] = 48_000,
-    channels: Annotated[
-        str | None,
-        typer.Option(help="Left,right channel indices for files with more than two channels."),
-    ] = None,
+    sr: AnalysisRate = 48_000,
+    channels: ChannelsOpt = None,
     hop: Annotated[float, typer.Option(help="Hop between analysis frames, s.")] = 0.02,
     max_delay_ms: Annotated[float, typer.Option(help="ITD search range, ±ms.")] = 1.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Measure spatial cues (ITD, ILD, azimuth, loudness, pitch, onsets) of a recording."""
     from spa2v.audio.cues import CueParams, analyze_file
@@ -287,7 +293,7 @@ def synth(
 
 @app.command()
 def plan(
-    audio: Annotated[Path, typer.Argument(help="Audio or video file (WAV, FLAC, MP3, MP4…).")],
+    audio: AudioArg,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the layout JSON here (default: stdout)."),
@@ -306,12 +312,9 @@ def plan(
     planner: Annotated[
         str, typer.Option(help="cues (offline, default) or naive (baseline).")
     ] = "cues",
-    sr: Annotated[int, typer.Option(help="Analysis sample rate in Hz.")] = 48_000,
-    channels: Annotated[
-        str | None,
-        typer.Option(help="Left,right channel indices for files with more than two channels."),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")] = False,
+    sr: AnalysisRate = 48_000,
+    channels: ChannelsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Plan a Video Scene Layout (objects, boxes over time, captions) from a recording."""
     from spa2v import api

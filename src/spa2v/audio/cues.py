@@ -75,6 +75,7 @@ Array2D = Annotated[
     WithJsonSchema({"type": "array", "items": {"type": "array", "items": {"type": "number"}}}),
 ]
 Side = Literal["left", "centre", "right"]
+Motion = Literal["left_to_right", "right_to_left", "static"]
 
 
 class FrameCues(BaseModel):
@@ -162,7 +163,7 @@ class CueSummary(BaseModel):
     azimuth_deg: float = Field(description="Confidence-weighted median azimuth.")
     azimuth_start_deg: float = Field(description="Median azimuth over the first active fifth.")
     azimuth_end_deg: float = Field(description="Median azimuth over the last active fifth.")
-    motion: Literal["left_to_right", "right_to_left", "static"] = Field(
+    motion: Motion = Field(
         description="Direction of the azimuth change from start to end (threshold 20°)."
     )
     loudness_trend: Literal["rising", "falling", "steady"] = Field(
@@ -199,9 +200,7 @@ class SourceCues(BaseModel):
     azimuth_mean_deg: float = Field(description="Share-weighted median azimuth.")
     azimuth_start_deg: float = Field(description="Median azimuth over the first active fifth.")
     azimuth_end_deg: float = Field(description="Median azimuth over the last active fifth.")
-    motion: Literal["left_to_right", "right_to_left", "static"] = Field(
-        description="Direction of the azimuth change (threshold 20°)."
-    )
+    motion: Motion = Field(description="Direction of the azimuth change (threshold 20°).")
     loudness_change_db: float = Field(
         description="Typical (80th-percentile) loudness of the last third minus the first, dB."
     )
@@ -392,8 +391,8 @@ class CueExtractor:
         # cannot wrap within ±max_delay
         lo, _ = _spatial.phat_bins(f.size, n_fft=g.n_fft, sr=self.sr)
         f_top = min(1.0 / (2.0 * self.params.max_delay_ms / 1000.0), 1500.0)
-        self._n_phase_bins = max(1, int(np.sum((f >= f[lo]) & (f <= f_top))))
-        self._phase_hist = np.zeros((0, 1), np.float32)
+        n_phase = max(1, int(np.sum((f >= f[lo]) & (f <= f_top))))
+        self._phase_freqs = f[lo : lo + n_phase]
 
     @property
     def samples_seen(self) -> int:
@@ -433,13 +432,12 @@ class CueExtractor:
         bands = g.band_sums(power)
         mono_power = power.sum(axis=0)
         if self.channels == 2:
-            corr = self._itd(spec)
+            corr, phase_hist = self._itd(spec)
             band_l, band_r = bands[0], bands[1]
             sel = self._hist_bins
             level_hist = _sources.level_histograms(
                 squared[0][:, sel], squared[1][:, sel], self._hist_edges
             )
-            phase_hist = self._phase_hist
         else:
             corr = np.zeros((frames.shape[1], 1), dtype=np.float32)
             level_hist = np.zeros((frames.shape[1], 1), dtype=np.float32)
@@ -465,11 +463,13 @@ class CueExtractor:
             flux=flux,
         )
 
-    def _itd(self, spec: np.ndarray) -> np.ndarray:
+    def _itd(self, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """GCC-PHAT of cross-spectra averaged over the last ``itd_average_s`` (causal).
 
-        Returns the correlation over lags per frame; it is realigned to frame centres and the
-        peak is picked in :func:`_build_sheet`, where the temporal context is available.
+        Returns the correlation over lags per frame, and the low-frequency phase-delay
+        histogram of the same averaged cross-spectra (for source tracking). Both are
+        realigned to frame centres and used in :func:`_build_sheet`, where the temporal
+        context is available.
         """
         g = self.grid
         cross, weight = _spatial.phat_cross_spectrum(
@@ -491,10 +491,9 @@ class CueExtractor:
             self._cross_tail = joined[-(k - 1) :]
             self._weight_tail = joined_w[-(k - 1) :]
         # R conj(L) has the opposite phase sign to the ITD convention: negate the angle
-        lo, _ = _spatial.phat_bins(spec.shape[-1], n_fft=g.n_fft, sr=self.sr)
-        self._phase_hist = _sources.phase_histograms(
-            np.conj(cross[:, : self._n_phase_bins]),
-            g.freqs_hz[lo : lo + self._n_phase_bins],
+        phase_hist = _sources.phase_histograms(
+            np.conj(cross[:, : self._phase_freqs.size]),
+            self._phase_freqs,
             max_delay_s=self.params.max_delay_ms / 1000.0,
         )
         corr, self.lag_sr = _spatial.gcc_phat_correlation(
@@ -504,7 +503,7 @@ class CueExtractor:
             sr=self.sr,
             max_delay_s=self.params.max_delay_ms / 1000.0,
         )
-        return corr
+        return corr, phase_hist
 
     def finish(self, *, source: str | None = None, warnings: list[str] | None = None) -> CueSheet:
         """Analyse the remaining frames and build the :class:`CueSheet`."""
@@ -604,7 +603,6 @@ def _build_sheet(
         time_view = s_itd >= 0.5 or itd_span >= 0.08
         if time_view:
             spectrum = _time_view(raw, corr, ex.lag_sr, itd_ref_track)
-            spectrum /= np.maximum(spectrum.sum(axis=1, keepdims=True), 1e-30)
             # Without low-frequency sound (birdsong, whistles) the phase votes are only noise
             # and the correlation aliases: there the time view cannot separate sources.
             low = g.band_edges_hz[1:] <= 600.0
@@ -689,7 +687,7 @@ def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) ->
 
     The broadband correlation has side lobes and spatial aliases; the low-frequency phase
     votes have neither but are noisy in a room. Their geometric mean keeps the directions
-    both support.
+    both support. Rows sum to 1.
     """
     n = corr.shape[0]
     out = np.empty((n, _sources.AZ_GRID.size), dtype=np.float32)
@@ -703,10 +701,8 @@ def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) ->
             subtract_floor=False,
         )
         out[sl] = np.sqrt(gcc * phase)
+    out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-30)
     return out
-
-
-Motion = Literal["left_to_right", "right_to_left", "static"]
 
 
 def _motion(az: np.ndarray, w: np.ndarray, active: np.ndarray) -> tuple[float, float, Motion]:

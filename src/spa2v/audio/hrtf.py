@@ -5,7 +5,8 @@ A measured dummy head (e.g. the MIT KEMAR set that Debian's ``libmysofa1`` packa
 ears instead of the synthesiser's own spherical-head model. SOFA files are HDF5; reading them
 needs ``h5py`` (in the ``dev`` extra).
 
-Only the horizontal plane (elevation 0°) is used. SOFA azimuths run counter-clockwise from
+Only the horizontal plane (elevation 0°) is used; :mod:`spa2v.audio.synth` renders scenes
+through it (``mic="hrtf"``). SOFA azimuths run counter-clockwise from
 the front, 90° = left, which is spa2v's convention after wrapping to −180…180°.
 """
 
@@ -95,40 +96,3 @@ def load_sofa(path: str | Path, *, sr: int) -> HRTFSet:
         flat = ir.reshape(k * 2, taps).T  # (taps, channels) for soxr
         ir = soxr.resample(flat, file_sr, sr, quality="VHQ").T.reshape(k, 2, -1)
     return HRTFSet(az, ir, sr)
-
-
-def render_hrtf(signal: np.ndarray, azimuth_deg: np.ndarray, hrtf: HRTFSet) -> np.ndarray:
-    """Filter a mono signal through the HRIR of a time-varying direction.
-
-    Overlap-add of 50 %-overlapping Hann frames of 1024 samples, each filtered with the HRIR
-    nearest its centre's azimuth (5° steps for KEMAR: the switching is inaudible and
-    introduces no level or time error).
-
-    Parameters
-    ----------
-    signal : np.ndarray [shape=(n,)]
-        Source at the listener (distance delay and attenuation already applied).
-    azimuth_deg : np.ndarray [shape=(n,)]
-        Direction per sample (+ = left).
-    hrtf : HRTFSet
-        Measured responses at the signal's sample rate.
-
-    Returns
-    -------
-    np.ndarray [shape=(2, n)]
-    """
-    n_win, hop = 1024, 512
-    taps = hrtf.hrir.shape[-1]
-    n_fft = 1 << int(np.ceil(np.log2(n_win + taps)))
-    pad = np.concatenate([np.zeros(hop), signal, np.zeros(n_win)])
-    n_frames = (pad.size - n_win) // hop + 1
-    frames = np.lib.stride_tricks.sliding_window_view(pad, n_win)[::hop][:n_frames]
-    spec = np.fft.rfft(frames * (np.hanning(n_win + 1)[:-1]), n=n_fft, axis=1)
-    centres = np.clip(np.arange(n_frames) * hop + n_win // 2 - hop, 0, signal.size - 1)
-    which = hrtf.nearest(azimuth_deg[centres])
-    filters = np.fft.rfft(hrtf.hrir, n=n_fft, axis=-1)  # (k, 2, bins)
-    out = np.zeros((2, pad.size + n_fft))
-    blocks = np.fft.irfft(spec[:, None, :] * filters[which], n=n_fft, axis=-1)
-    for i in range(n_frames):
-        out[:, i * hop : i * hop + n_fft] += blocks[i]
-    return out[:, hop : hop + signal.size]

@@ -4,13 +4,14 @@ Each analysis frame gets a *spatial spectrum*: how much of its sound comes from 
 on a 5° azimuth grid. There are two views; the cue sheet uses the one that matches the cue the
 recording carries (the fused-azimuth ``itd_share``):
 
-* **time view** — a DUET-style histogram of the time difference of every low-frequency bin
-  (below ``1 / (2 max_delay)``, where the phase cannot wrap), mapped to azimuth and weighted
-  by the bin's power. Unlike a correlation it has no side lobes or spatial aliases.
+* **time view** — the geometric mean of the frame's GCC-PHAT correlation and a DUET-style
+  histogram of the time difference of every low-frequency bin (below ``1 / (2 max_delay)``,
+  where the phase cannot wrap), both mapped to azimuth. The correlation has side lobes and
+  spatial aliases, the phase votes are noisy in a room; a direction counts where both agree.
 * **level view** — a DUET-style histogram (Jourjine, Rickard & Yilmaz 2000) of the level
-  difference of every time-frequency bin, mapped to azimuth and weighted by the bin's
-  magnitude. Sounds rarely overlap in the same bin, so each source forms its own mode;
-  this is the only view that works for coincident pairs and panned mixes.
+  difference of every time-frequency bin, mapped to azimuth and weighted by the bin's power.
+  Sounds rarely overlap in the same bin, so each source forms its own mode; this is the only
+  view that works for coincident pairs and panned mixes.
 
 Spectra are pooled over 0.5 s blocks (hop 0.25 s) weighted towards direct sound, peaks are
 picked per block, and peaks are linked over time into tracks (nearest azimuth, gated, gaps
@@ -46,7 +47,7 @@ def level_histogram_edges(ild_ref_db: float) -> np.ndarray:
 def level_histograms(
     power_left: np.ndarray, power_right: np.ndarray, edges: np.ndarray
 ) -> np.ndarray:
-    """Magnitude-weighted histogram of per-bin azimuth, one row per frame.
+    """Power-weighted histogram of per-bin azimuth, one row per frame.
 
     Parameters
     ----------
@@ -144,9 +145,6 @@ class _Track:
     @property
     def support(self) -> float:
         return float(sum(self.heights))
-
-    def az_at(self, block: int) -> float:
-        return float(np.interp(block, self.blocks, self.azimuths))
 
 
 @dataclass(frozen=True)
@@ -321,7 +319,6 @@ def track_sources(
     for m in range(2, max_sources + 1):
         if np.mean(count_arr >= m) >= min_overlap:
             n_sources = m
-    tracks = _merge(tracks, gate_deg=gate_deg, deg_per_block=100.0 * block_hop_s)
     if n_sources == 1:
         strongest = _Track()
         for b in range(profiles.shape[0]):
@@ -332,6 +329,7 @@ def track_sources(
                 strongest.heights.append(float(profiles[b, i]))
         tracks = [strongest]
     else:
+        tracks = _merge(tracks, gate_deg=gate_deg, deg_per_block=100.0 * block_hop_s)
         best = max(t.support for t in tracks)
         n_active = max(1, int(active.sum()))
         keep = [

@@ -38,7 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import signal as sps
 
-from spa2v.audio.hrtf import HRTFSet, render_hrtf
+from spa2v.audio.hrtf import HRTFSet
 from spa2v.audio.load import check_sample_rate
 from spa2v.errors import ParameterError
 
@@ -285,31 +285,66 @@ def _woodworth_itd_s(azimuth_rad: np.ndarray) -> np.ndarray:
     return HEAD_RADIUS_M / SPEED_OF_SOUND * (th + np.sin(th))
 
 
+#: Frame length and hop of the time-varying filters (50 % overlapping Hann frames).
+_OLA_WIN, _OLA_HOP = 1024, 512
+
+
+def _time_varying_filter(
+    sig: np.ndarray, taps: int, response: Callable[[np.ndarray, int], np.ndarray]
+) -> np.ndarray:
+    """Filter ``sig`` with a response that changes from frame to frame (overlap-add).
+
+    ``response(centres, n_fft)`` gets the sample index at the centre of each frame and the FFT
+    size, and returns the complex frequency response on the ``n_fft // 2 + 1`` rfft bins,
+    shape ``(frames, channels, bins)``; ``taps`` is the length of its impulse response, which
+    sets the FFT size so the convolution does not wrap. Returns ``(channels, n)``.
+    """
+    n_win, hop = _OLA_WIN, _OLA_HOP
+    n_fft = 1 << int(np.ceil(np.log2(n_win + taps)))
+    pad = np.concatenate([np.zeros(hop), sig, np.zeros(n_win)])
+    n_frames = (pad.size - n_win) // hop + 1
+    frames = np.lib.stride_tricks.sliding_window_view(pad, n_win)[::hop][:n_frames]
+    spec = np.fft.rfft(frames * np.hanning(n_win + 1)[:-1], n=n_fft, axis=1)
+    centres = np.clip(np.arange(n_frames) * hop + n_win // 2 - hop, 0, sig.size - 1)
+    h = response(centres, n_fft)
+    blocks = np.fft.irfft(spec[:, None, :] * h, n=n_fft, axis=-1)
+    out = np.zeros((h.shape[1], pad.size + n_fft))
+    for i in range(n_frames):  # overlap-add; n_frames is small (hop = 512)
+        out[:, i * hop : i * hop + n_fft] += blocks[i]
+    return out[:, hop : hop + sig.size]
+
+
 def _head_shadow(sig: np.ndarray, incidence_rad: np.ndarray, sr: int) -> np.ndarray:
     """Brown–Duda (1998) head-shadow filter with a time-varying incidence angle.
 
     ``incidence_rad`` is the angle between the source direction and the ear's axis
-    (0 = facing the ear). Applied by overlap-add of 50 %-overlapping Hann frames.
+    (0 = facing the ear).
     """
-    n_win, hop = 1024, 512
-    n_fft = 2 * n_win
-    pad = np.concatenate([np.zeros(hop), sig, np.zeros(n_win)])
-    n_frames = (pad.size - n_win) // hop + 1
-    frames = np.lib.stride_tricks.sliding_window_view(pad, n_win)[::hop][:n_frames]
-    window = np.hanning(n_win + 1)[:-1]
-    spec = np.fft.rfft(frames * window, n=n_fft, axis=1)
-    centres = np.clip(np.arange(n_frames) * hop + n_win // 2 - hop, 0, sig.size - 1)
-    theta = incidence_rad[centres]
     alpha_min, theta_min = 0.1, np.radians(150.0)
-    alpha = (1 + alpha_min / 2) + (1 - alpha_min / 2) * np.cos(theta / theta_min * np.pi)
-    w = 2 * np.pi * np.fft.rfftfreq(n_fft, 1.0 / sr)
     w0 = SPEED_OF_SOUND / HEAD_RADIUS_M
-    h = (1 + 1j * alpha[:, None] * w[None, :] / (2 * w0)) / (1 + 1j * w[None, :] / (2 * w0))
-    out_frames = np.fft.irfft(spec * h, n=n_fft, axis=1)
-    out = np.zeros(pad.size + n_fft)
-    for i in range(n_frames):  # overlap-add; n_frames is small (hop = 512)
-        out[i * hop : i * hop + n_fft] += out_frames[i]
-    return out[hop : hop + sig.size]
+
+    def response(centres: np.ndarray, n_fft: int) -> np.ndarray:
+        theta = incidence_rad[centres]
+        alpha = (1 + alpha_min / 2) + (1 - alpha_min / 2) * np.cos(theta / theta_min * np.pi)
+        w = 2 * np.pi * np.fft.rfftfreq(n_fft, 1.0 / sr)
+        h = (1 + 1j * alpha[:, None] * w[None, :] / (2 * w0)) / (1 + 1j * w[None, :] / (2 * w0))
+        return h[:, None, :]
+
+    return _time_varying_filter(sig, _OLA_WIN, response)[0]
+
+
+def _render_hrtf(sig: np.ndarray, azimuth_deg: np.ndarray, hrtf: HRTFSet) -> np.ndarray:
+    """A mono signal through the measured HRIR nearest each frame's azimuth: ``(2, n)``.
+
+    KEMAR is measured every 5°: switching between neighbours frame by frame adds no level or
+    time error worth the cost of interpolating responses.
+    """
+
+    def response(centres: np.ndarray, n_fft: int) -> np.ndarray:
+        filters = np.fft.rfft(hrtf.hrir, n=n_fft, axis=-1)  # (directions, 2, bins)
+        return filters[hrtf.nearest(azimuth_deg[centres])]
+
+    return _time_varying_filter(sig, hrtf.hrir.shape[-1], response)
 
 
 def render_source(
@@ -365,7 +400,7 @@ def render_source(
     elif mic == "hrtf":
         if hrtf is None or hrtf.sr != sr:
             raise ParameterError("mic='hrtf' needs an HRTF set at the scene's sample rate")
-        left, right = render_hrtf(_delayed(src, base_delay) * gain, np.degrees(az), hrtf)
+        left, right = _render_hrtf(_delayed(src, base_delay) * gain, np.degrees(az), hrtf)
     elif mic in ("coincident", "panned"):
         s = _delayed(src, base_delay) * gain
         if mic == "coincident":

@@ -28,6 +28,12 @@ def centres_and_areas(vsl: VSL, object_id: int) -> tuple[np.ndarray, np.ndarray,
     return np.array(t), np.array(x), np.array(area)
 
 
+def _first_and_last_quarter(values: np.ndarray) -> tuple[float, float]:
+    """Means of the first and the last quarter of a per-keyframe series (at least one each)."""
+    q = max(1, values.size // 4)
+    return float(np.mean(values[:q])), float(np.mean(values[-q:]))
+
+
 def side_of_layout(
     vsl: VSL, object_id: int, *, threshold_deg: float = 15.0, fov_deg: float = 90.0
 ) -> Literal["left", "centre", "right"]:
@@ -46,9 +52,8 @@ def motion_of_layout(
     vsl: VSL, object_id: int, *, min_shift: float = 0.1
 ) -> Literal["left_to_right", "right_to_left", "static"]:
     """Direction of the object's horizontal travel (first vs last quarter of keyframes)."""
-    _, x, _ = centres_and_areas(vsl, object_id)
-    q = max(1, x.size // 4)
-    shift = float(np.mean(x[-q:]) - np.mean(x[:q]))
+    first, last = _first_and_last_quarter(centres_and_areas(vsl, object_id)[1])
+    shift = last - first
     if shift > min_shift:
         return "left_to_right"
     if shift < -min_shift:
@@ -60,9 +65,8 @@ def trend_of_layout(
     vsl: VSL, object_id: int, *, min_ratio: float = 1.3
 ) -> Literal["approaching", "receding", "steady"]:
     """Whether the object grows (approaching) or shrinks (receding) over the clip."""
-    _, _, area = centres_and_areas(vsl, object_id)
-    q = max(1, area.size // 4)
-    ratio = float(np.mean(area[-q:]) / max(np.mean(area[:q]), 1e-9))
+    first, last = _first_and_last_quarter(centres_and_areas(vsl, object_id)[2])
+    ratio = last / max(first, 1e-9)
     if ratio >= min_ratio:
         return "approaching"
     if ratio <= 1.0 / min_ratio:

@@ -29,11 +29,14 @@ class SourceStory:
 
 
 def article(name: str) -> str:
-    """``"a car"`` / ``"an owl"``; names that are already plural or have a determiner pass."""
+    """``"a car"`` / ``"an owl"``; names that are already plural or have a determiner pass.
+
+    A trailing ``s`` counts as plural (``"birds"``) except in ``-ss``, ``-us`` and ``-is``
+    (``"glass"``, ``"bus"``, ``"ibis"``).
+    """
     lower = name.lower()
-    if lower.startswith(("a ", "an ", "the ", "some ")) or (
-        lower.endswith("s") and not lower.endswith("ss")
-    ):
+    plural = lower.endswith("s") and not lower.endswith(("ss", "us", "is"))
+    if lower.startswith(("a ", "an ", "the ", "some ")) or plural:
         return name
     return ("an " if lower[:1] in "aeiou" else "a ") + name
 

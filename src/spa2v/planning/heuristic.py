@@ -48,13 +48,15 @@ def _audible(loud: np.ndarray, hop_s: float) -> np.ndarray:
     return (loud > local_top - 10.0) & (loud > loud.max() - 35.0)
 
 
-def _window_azimuth(src: SourceCues, cues: CueSheet, lo: float, hi: float) -> float:
+def _window_azimuth(
+    src: SourceCues, cues: CueSheet, lo: float, hi: float, *, only_source: bool
+) -> float:
     t = cues.frames.time_s
     sel = (t >= lo) & (t < hi)
     if not sel.any():
         sel = np.abs(t - (lo + hi) / 2) == np.min(np.abs(t - (lo + hi) / 2))
     w = src.share[sel] * (0.05 + cues.frames.activity[sel])
-    if len(cues.sources) == 1:
+    if only_source:  # the fused azimuth carries a per-frame confidence
         w = w * (0.05 + cues.frames.azimuth_confidence[sel])
     az = src.azimuth_deg[sel]
     return float(np.average(az, weights=w + 1e-9))
@@ -91,9 +93,8 @@ class CuePlanner:
         for k, src in enumerate(sources):
             audible = _audible(src.loudness_lufs, cues.hop_s)
             for i, tk in enumerate(times):
-                levels[k, i] = (
-                    _window_level(src.loudness_lufs, audible, t, tk - half, tk + half) or np.nan
-                )
+                level = _window_level(src.loudness_lufs, audible, t, tk - half, tk + half)
+                levels[k, i] = np.nan if level is None else level
             # in a pause the object stays as it was last heard (or will first be heard)
             valid = np.flatnonzero(np.isfinite(levels[k]))
             if valid.size == 0:
@@ -110,9 +111,17 @@ class CuePlanner:
         ref = float(np.nanmax(levels))
         d_rel = np.clip(10.0 ** ((ref - levels) / 20.0), 1.0, MAX_D_REL)
 
+        alone = len(sources) == 1
         azimuths = np.array(
-            [[_window_azimuth(src, cues, tk - half, tk + half) for tk in times] for src in sources]
+            [
+                [
+                    _window_azimuth(src, cues, tk - half, tk + half, only_source=alone)
+                    for tk in times
+                ]
+                for src in sources
+            ]
         )
+        thr = cues.params.side_threshold_deg
         stories = [
             describe.SourceStory(
                 name=names[k],
@@ -122,8 +131,8 @@ class CuePlanner:
                     loudest_fraction=src.loudest_time_s / max(duration, 1e-9),
                     pitch_change_st=src.pitch_change_st,
                 ),
-                side_start=side_of(src.azimuth_start_deg),
-                side_end=side_of(src.azimuth_end_deg),
+                side_start=side_of(src.azimuth_start_deg, threshold_deg=thr),
+                side_end=side_of(src.azimuth_end_deg, threshold_deg=thr),
                 side=src.side,
             )
             for k, src in enumerate(sources)
@@ -136,7 +145,7 @@ class CuePlanner:
             ]
             caption = describe.frame_caption(
                 stories,
-                [side_of(float(azimuths[k, i])) for k in range(len(sources))],
+                [side_of(float(azimuths[k, i]), threshold_deg=thr) for k in range(len(sources))],
                 [describe.sized(float(d_rel[k, i])) for k in range(len(sources))],
             )
             keyframes.append({"time": tk, "caption": caption, "boxes": boxes})
@@ -197,6 +206,7 @@ def _reasoning(
         f"{len(sources)} source(s) found in the spatial spectrum (time and level differences)."
     )
     edge = min(1.0, d / 5)
+    thr = cues.params.side_threshold_deg
     for src, story in zip(sources, stories, strict=True):
         parts = [f"{story.name}:"]
         if len(sources) == 1 and cues.spatial:
@@ -206,12 +216,14 @@ def _reasoning(
             ild1 = _at(cues, cues.frames.ild_db, d - edge, d + 1)
             parts.append(
                 f"ITD {itd0:+.2f} ms, ILD {ild0:+.1f} dB at the start -> azimuth "
-                f"{src.azimuth_start_deg:+.0f}° ({side_of(src.azimuth_start_deg)});"
+                f"{src.azimuth_start_deg:+.0f}° "
+                f"({side_of(src.azimuth_start_deg, threshold_deg=thr)});"
             )
             if story.moving_sideways:
                 parts.append(
                     f"ITD {itd1:+.2f} ms, ILD {ild1:+.1f} dB at the end -> "
-                    f"{src.azimuth_end_deg:+.0f}° ({side_of(src.azimuth_end_deg)});"
+                    f"{src.azimuth_end_deg:+.0f}° "
+                    f"({side_of(src.azimuth_end_deg, threshold_deg=thr)});"
                 )
         else:
             parts.append(
