@@ -383,16 +383,19 @@ class CueExtractor:
         #: lags per second of the GCC grid (set by the first batch)
         self.lag_sr = float(self.sr)
         self._raw = _RawFrames()
-        # level-difference histogram: every third bin from 150 Hz to 8 kHz
+        # level-difference histogram: every bin from 150 Hz to 8 kHz, in groups of
+        # LEVEL_GROUP_BINS adjacent bins (a tone's whole main lobe counts, wherever it falls)
         f = g.freqs_hz
-        self._hist_bins = np.flatnonzero((f >= 150.0) & (f <= min(8000.0, 0.45 * self.sr)))[::3]
+        hist = np.flatnonzero((f >= 150.0) & (f <= min(8000.0, 0.45 * self.sr)))
+        group = _sources.LEVEL_GROUP_BINS
+        self._hist_bins = slice(int(hist[0]), int(hist[0]) + hist.size // group * group)
         self._hist_edges = _sources.level_histogram_edges(self.params.ild_ref_db)
-        # phase histogram: the GCC band's lowest bins, up to where the phase difference
-        # cannot wrap within ±max_delay
+        # delay histogram: the GCC band's bins up to 3 kHz (index into the cross-spectrum)
         lo, _ = _spatial.phat_bins(f.size, n_fft=g.n_fft, sr=self.sr)
-        f_top = min(1.0 / (2.0 * self.params.max_delay_ms / 1000.0), 1500.0)
-        n_phase = max(1, int(np.sum((f >= f[lo]) & (f <= f_top))))
-        self._phase_freqs = f[lo : lo + n_phase]
+        n_delay = max(1, int(np.sum((f >= f[lo]) & (f <= _sources.DELAY_HIST_MAX_HZ))))
+        self._delay_votes = _sources.DelayVoter(
+            f[lo : lo + n_delay], max_delay_s=self.params.max_delay_ms / 1000.0
+        )
 
     @property
     def samples_seen(self) -> int:
@@ -466,8 +469,8 @@ class CueExtractor:
     def _itd(self, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """GCC-PHAT of cross-spectra averaged over the last ``itd_average_s`` (causal).
 
-        Returns the correlation over lags per frame, and the low-frequency phase-delay
-        histogram of the same averaged cross-spectra (for source tracking). Both are
+        Returns the correlation over lags per frame, and the per-bin delay histogram of the
+        same averaged cross-spectra (for source tracking). Both are
         realigned to frame centres and used in :func:`_build_sheet`, where the temporal
         context is available.
         """
@@ -491,11 +494,7 @@ class CueExtractor:
             self._cross_tail = joined[-(k - 1) :]
             self._weight_tail = joined_w[-(k - 1) :]
         # R conj(L) has the opposite phase sign to the ITD convention: negate the angle
-        phase_hist = _sources.phase_histograms(
-            np.conj(cross[:, : self._phase_freqs.size]),
-            self._phase_freqs,
-            max_delay_s=self.params.max_delay_ms / 1000.0,
-        )
+        phase_hist = self._delay_votes(np.conj(cross[:, : self._delay_votes.n_bins]))
         corr, self.lag_sr = _spatial.gcc_phat_correlation(
             cross,
             weight,
@@ -683,11 +682,12 @@ def _build_sheet(
 
 
 def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) -> np.ndarray:
-    """Spatial spectrum from time differences: where the correlation and the phase agree.
+    """Spatial spectrum from time differences: where the correlation and the bin votes agree.
 
-    The broadband correlation has side lobes and spatial aliases; the low-frequency phase
-    votes have neither but are noisy in a room. Their geometric mean keeps the directions
-    both support. Rows sum to 1.
+    The PHAT-weighted correlation treats every bin alike, so a broadband source hides a
+    tonal or quieter one, and it has side lobes; the per-bin delay votes are weighted by
+    power and coherence but scatter over phase-wrap candidates. Their geometric mean keeps
+    the directions both support. Rows sum to 1.
     """
     n = corr.shape[0]
     out = np.empty((n, _sources.AZ_GRID.size), dtype=np.float32)

@@ -5,13 +5,19 @@ on a 5° azimuth grid. There are two views; the cue sheet uses the one that matc
 recording carries (the fused-azimuth ``itd_share``):
 
 * **time view** — the geometric mean of the frame's GCC-PHAT correlation and a DUET-style
-  histogram of the time difference of every low-frequency bin (below ``1 / (2 max_delay)``,
-  where the phase cannot wrap), both mapped to azimuth. The correlation has side lobes and
-  spatial aliases, the phase votes are noisy in a room; a direction counts where both agree.
+  histogram of the time difference of every bin from 100 Hz to 3 kHz, both mapped to azimuth.
+  A bin's phase gives its delay only up to whole periods, so each bin spreads its vote over
+  every candidate delay within ±max_delay: the true delay collects votes from all bins of a
+  source, the wrap candidates land in different places per bin. Votes are weighted by the
+  squared magnitude of the cross-spectrum averaged over 0.1 s — power × coherence, so a bin
+  counts as much as its source is loud there and its phase holds still (direct sound). The
+  correlation, by contrast, weighs all bins alike (PHAT): a broadband source hides a tonal one
+  in it, while the votes have no side lobes. A direction counts where both agree.
 * **level view** — a DUET-style histogram (Jourjine, Rickard & Yilmaz 2000) of the level
-  difference of every time-frequency bin, mapped to azimuth and weighted by the bin's power.
-  Sounds rarely overlap in the same bin, so each source forms its own mode; this is the only
-  view that works for coincident pairs and panned mixes.
+  difference of every time-frequency bin (in groups of three adjacent bins, so that a tone
+  counts in full wherever it falls), mapped to azimuth and weighted by power. Sounds rarely
+  overlap in the same bin, so each source forms its own mode; this is the only view that works
+  for coincident pairs and panned mixes.
 
 Spectra are pooled over 0.5 s blocks (hop 0.25 s) weighted towards direct sound, peaks are
 picked per block, and peaks are linked over time into tracks (nearest azimuth, gated, gaps
@@ -23,9 +29,15 @@ one source does not split in two.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+
+#: Adjacent FFT bins pooled per level-difference vote (one window main lobe).
+LEVEL_GROUP_BINS = 3
+#: Highest frequency of the per-bin delay votes, Hz.
+DELAY_HIST_MAX_HZ = 3000.0
 
 #: Azimuth grid of the spatial spectra, degrees (+ = left).
 AZ_GRID = np.linspace(-90.0, 90.0, 37)
@@ -52,7 +64,9 @@ def level_histograms(
     Parameters
     ----------
     power_left, power_right : np.ndarray [shape=(frames, bins)]
-        Power of the bins that take part.
+        Power of the bins that take part, adjacent bins; the number of bins must be a multiple
+        of :data:`LEVEL_GROUP_BINS`. Each group of that many bins casts one vote, so a steady
+        tone whose window main lobe straddles bins is counted in full.
     edges : np.ndarray
         From :func:`level_histogram_edges`.
 
@@ -61,7 +75,12 @@ def level_histograms(
     np.ndarray [shape=(frames, len(AZ_GRID)), float32]
         Rows sum to 1 (or 0 for a silent frame).
     """
-    n_frames = power_left.shape[0]
+    n_frames, n_bins = power_left.shape
+    if n_bins % LEVEL_GROUP_BINS:
+        raise ValueError(f"{n_bins} bins is not a multiple of {LEVEL_GROUP_BINS}")
+    shape = (n_frames, n_bins // LEVEL_GROUP_BINS, LEVEL_GROUP_BINS)
+    power_left = power_left.reshape(shape).sum(axis=2)
+    power_right = power_right.reshape(shape).sum(axis=2)
     n_az = AZ_GRID.size
     ratio = (power_left + 1e-20) / (power_right + 1e-20)
     idx = np.searchsorted(edges, ratio)
@@ -77,38 +96,92 @@ def level_histograms(
 ITD_HIST_STEPS_PER_S = 20_000.0
 
 
-def phase_histograms(cross: np.ndarray, freqs_hz: np.ndarray, *, max_delay_s: float) -> np.ndarray:
-    """Histogram of per-bin time differences from the phase (DUET delay axis).
+class DelayVoter:
+    """Histogram of per-bin time differences from the phase (DUET delay axis, wraps resolved).
+
+    A bin whose phase can wrap within ±max_delay (above ``1 / (2 max_delay)``) spreads its
+    vote evenly over every delay ``(phase + 2πk) / (2πf)`` in range: the true delay collects
+    votes from all bins of a source, the wrap candidates of different bins fall apart. Each
+    bin's comb of candidates is tabulated once for ``phase_levels`` phase values, so a frame
+    costs one sparse product (bins × lags) rather than a loop over candidates.
 
     Parameters
     ----------
-    cross : np.ndarray [shape=(frames, bins), complex]
-        Cross-spectra ``R conj(L)`` averaged over a few frames (as for the ITD). Only bins
-        below ``1 / (2 max_delay)`` should be given: there the phase cannot wrap, so every bin
-        votes once and unambiguously, with no side lobes or aliases as in a correlation.
     freqs_hz : np.ndarray [shape=(bins,)]
-        Their frequencies.
+        Frequencies of the bins that vote (> 0).
     max_delay_s : float
         Range of the histogram.
-
-    Returns
-    -------
-    np.ndarray [shape=(frames, 2 * m + 1)]
-        Votes on lags ``-m … +m`` spaced ``1 / ITD_HIST_STEPS_PER_S`` s (+ = left leads),
-        weighted by the squared magnitude of the averaged cross-spectrum (bins whose phase
-        stays put from frame to frame — direct sound — count, reverberant ones hardly do);
-        rows sum to 1.
+    phase_levels : int
+        Phase resolution of the table (64: under 5 µs of delay at 3 kHz).
     """
+
+    def __init__(self, freqs_hz: np.ndarray, *, max_delay_s: float, phase_levels: int = 64):
+        self.m = int(round(max_delay_s * ITD_HIST_STEPS_PER_S))
+        self.phase_levels = phase_levels
+        self.n_bins = int(np.size(freqs_hz))
+        f = np.asarray(freqs_hz, dtype=np.float64)
+        self.table = _delay_table(f.tobytes(), float(max_delay_s), phase_levels)
+
+    def __call__(self, cross: np.ndarray) -> np.ndarray:
+        """Votes of each frame.
+
+        Parameters
+        ----------
+        cross : np.ndarray [shape=(frames, bins), complex]
+            Cross-spectra averaged over a few frames (as for the ITD); phase = left-lead delay.
+
+        Returns
+        -------
+        np.ndarray [shape=(frames, 2 * m + 1)]
+            Votes on lags ``-m … +m`` spaced ``1 / ITD_HIST_STEPS_PER_S`` s (+ = left leads),
+            weighted by the squared magnitude of the averaged cross-spectrum (bins whose
+            phase stays put from frame to frame — direct sound — count, reverberant ones
+            hardly do); rows sum to 1.
+        """
+        from scipy.sparse import csr_matrix
+
+        n_frames = cross.shape[0]
+        levels = self.phase_levels
+        q = np.floor((np.angle(cross) / (2 * np.pi) + 0.5) * levels).astype(np.int64)
+        col = np.clip(q, 0, levels - 1) + levels * np.arange(self.n_bins)
+        weight = (cross.real**2 + cross.imag**2).astype(np.float32)
+        votes = csr_matrix(
+            (weight.ravel(), col.ravel(), np.arange(n_frames + 1) * self.n_bins),
+            shape=(n_frames, self.table.shape[0]),
+        )
+        hist = np.asarray(votes @ self.table)
+        total = hist.sum(axis=1, keepdims=True)
+        return (hist / np.maximum(total, 1e-30)).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _delay_table(freqs_bytes: bytes, max_delay_s: float, phase_levels: int) -> np.ndarray:
+    """Comb of candidate delays per (bin, phase level), linearly shared between lags."""
+    f = np.frombuffer(freqs_bytes, dtype=np.float64)
     m = int(round(max_delay_s * ITD_HIST_STEPS_PER_S))
-    itd = np.angle(cross) / (2 * np.pi * freqs_hz[None, :])
-    idx = np.clip(np.round(itd * ITD_HIST_STEPS_PER_S).astype(np.int64) + m, 0, 2 * m)
-    weight = np.abs(cross) ** 2
-    n_frames = cross.shape[0]
-    flat = (np.arange(n_frames)[:, None] * (2 * m + 1) + idx).ravel()
-    hist = np.bincount(flat, weights=weight.ravel(), minlength=n_frames * (2 * m + 1))
-    hist = hist.reshape(n_frames, 2 * m + 1)
-    total = hist.sum(axis=1, keepdims=True)
-    return (hist / np.maximum(total, 1e-30)).astype(np.float32)
+    n_lags = 2 * m + 1
+    cycles = (np.arange(phase_levels) + 0.5) / phase_levels - 0.5
+    k_max = int(np.ceil(max_delay_s * float(f.max()))) + 1
+    ks = np.arange(-k_max, k_max + 1)
+    # candidate positions on the lag axis: (bins, levels, candidates)
+    pos = (cycles[None, :, None] + ks) * (ITD_HIST_STEPS_PER_S / f[:, None, None]) + m
+    valid = (pos >= 0) & (pos <= n_lags - 1)
+    count = np.maximum(valid.sum(axis=2, keepdims=True), 1)
+    lo = np.minimum(np.floor(pos).astype(np.int64), n_lags - 2)
+    rows = f.size * phase_levels
+    flat = (np.arange(rows).reshape(f.size, phase_levels, 1) * n_lags + lo)[valid]
+    w = np.broadcast_to(1.0 / count, pos.shape)[valid]
+    frac = (pos - lo)[valid]
+    size = rows * n_lags
+    table = np.bincount(flat, w * (1 - frac), size) + np.bincount(flat + 1, w * frac, size)
+    table = table.reshape(rows, n_lags).astype(np.float32)
+    table.flags.writeable = False
+    return table
+
+
+def delay_histograms(cross: np.ndarray, freqs_hz: np.ndarray, *, max_delay_s: float) -> np.ndarray:
+    """One-off :class:`DelayVoter` (see there): votes of ``cross`` on the delay axis."""
+    return DelayVoter(freqs_hz, max_delay_s=max_delay_s)(cross)
 
 
 def time_spectrum(
@@ -131,7 +204,16 @@ def time_spectrum(
     sampling[lo + 1, np.arange(AZ_GRID.size)] += frac
     # only what stands above the frame's correlation floor points at a source
     floor = np.median(corr, axis=1, keepdims=True) if subtract_floor else 0.0
-    spec = np.maximum(corr - np.maximum(floor, 0.0), 0.0) @ sampling
+    above = np.maximum(corr - np.maximum(floor, 0.0), 0.0)
+    spec = above @ sampling
+    # a source more lateral than the law allows (a head's low-frequency time difference is
+    # larger than its high-frequency one; a spaced pair wider than the fitted law) reads at
+    # ±90° instead of falling off the grid: the edge gets the mean beyond the law's range
+    first, last = int(np.ceil(pos[0])), int(np.floor(pos[-1]))
+    if first > 0:
+        spec[:, 0] = np.maximum(spec[:, 0], above[:, :first].mean(axis=1))
+    if last < n_lags - 1:
+        spec[:, -1] = np.maximum(spec[:, -1], above[:, last + 1 :].mean(axis=1))
     total = spec.sum(axis=1, keepdims=True)
     return (spec / np.maximum(total, 1e-30)).astype(np.float32)
 

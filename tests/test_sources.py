@@ -1,0 +1,94 @@
+"""The spatial spectra behind multi-source tracking (spa2v.audio.sources)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spa2v.audio.sources import (
+    AZ_GRID,
+    ITD_HIST_STEPS_PER_S,
+    LEVEL_GROUP_BINS,
+    delay_histograms,
+    level_histogram_edges,
+    level_histograms,
+    time_spectrum,
+)
+
+SR = 48_000
+N_FFT = 3072
+
+
+def _cross(delays_s: list[float], powers: list[np.ndarray], freqs: np.ndarray) -> np.ndarray:
+    """Cross-spectrum of sources that own disjoint bins, with phase = left-lead delay."""
+    out = np.zeros((1, freqs.size), dtype=np.complex64)
+    for d, p in zip(delays_s, powers, strict=True):
+        out[0] += p * np.exp(2j * np.pi * freqs * d)
+    return out
+
+
+@pytest.mark.parametrize("delay_ms", [-0.85, -0.3, 0.0, 0.45, 0.8])
+def test_delay_votes_resolve_phase_wraps(delay_ms: float) -> None:
+    # bins from 100 Hz to 3 kHz: above 500 Hz the phase wraps within ±1 ms
+    freqs = np.arange(7, 197) * SR / N_FFT
+    hist = delay_histograms(
+        _cross([delay_ms / 1000], [np.ones(freqs.size)], freqs), freqs, max_delay_s=0.001
+    )[0]
+    lags_ms = (np.arange(hist.size) - hist.size // 2) / ITD_HIST_STEPS_PER_S * 1000
+    assert hist.sum() == pytest.approx(1.0, abs=1e-5)
+    assert lags_ms[np.argmax(hist)] == pytest.approx(delay_ms, abs=0.03)
+    # the true delay stands well above every wrap candidate
+    away = np.abs(lags_ms - delay_ms) > 0.1
+    assert hist[away].max() < 0.35 * hist.max()
+
+
+def test_delay_votes_are_power_weighted() -> None:
+    """A quieter source keeps a share of the votes in proportion to its power."""
+    freqs = np.arange(7, 197) * SR / N_FFT
+    own = np.arange(freqs.size) % 2 == 0  # interleaved bins: each source owns half
+    loud, quiet = own * 1.0, (~own) * 0.5  # magnitudes: 6 dB apart
+    hist = delay_histograms(
+        _cross([0.0005, -0.0005], [loud, quiet], freqs), freqs, max_delay_s=0.001
+    )[0]
+    lags_ms = (np.arange(hist.size) - hist.size // 2) / ITD_HIST_STEPS_PER_S * 1000
+    left = hist[np.abs(lags_ms - 0.5) < 0.06].sum()
+    right = hist[np.abs(lags_ms + 0.5) < 0.06].sum()
+    assert left > right > 0.1 * left
+
+
+def test_level_votes_count_a_tone_between_bins() -> None:
+    """A tone whose main lobe straddles bins counts in full, not only where a bin is sampled."""
+    edges = level_histogram_edges(7.5)
+    n = 30 * LEVEL_GROUP_BINS
+    noise = np.full((1, n), 0.01)
+    tone = np.zeros((1, n))
+    tone[0, 40:43] = [1.0, 0.25, 0.25]  # main lobe across two vote groups
+    gain = 10 ** (-12 / 10)
+    # the tone on the left (+12 dB), the noise on the right (-12 dB)
+    left, right = noise * gain + tone, noise + tone * gain
+    hist = level_histograms(left, right, edges)[0]
+    assert hist.sum() == pytest.approx(1.0, abs=1e-5)
+    groups = slice(39, 45)  # the two groups holding the tone vote left
+    expected = (left[0, groups].sum() + right[0, groups].sum()) / (left.sum() + right.sum())
+    assert hist[AZ_GRID > 30].sum() == pytest.approx(expected, rel=0.02)
+
+
+def test_level_votes_need_whole_groups() -> None:
+    edges = level_histogram_edges(7.5)
+    with pytest.raises(ValueError, match="multiple"):
+        level_histograms(np.ones((1, LEVEL_GROUP_BINS + 1)), np.ones((1, LEVEL_GROUP_BINS + 1)),
+                         edges)  # fmt: skip
+
+
+def test_time_spectrum_keeps_a_source_beyond_the_law_at_the_edge() -> None:
+    """A head's low-frequency ITD exceeds the law's range: it must read ±90°, not vanish."""
+    lag_sr = 20_000.0
+    lags_ms = (np.arange(41) - 20) / lag_sr * 1000
+    corr = np.zeros((2, 41), dtype=np.float32)
+    corr[0] = np.exp(-0.5 * ((lags_ms - 0.9) / 0.05) ** 2)  # left, beyond 0.66 ms
+    corr[1] = np.exp(-0.5 * ((lags_ms + 0.3) / 0.05) ** 2)  # right, inside
+    spec = time_spectrum(corr, lag_sr, itd_ref_ms=0.66, subtract_floor=False)
+    assert AZ_GRID[np.argmax(spec[0])] == 90.0
+    expected = np.degrees(np.arcsin(-0.3 / 0.66))
+    assert AZ_GRID[np.argmax(spec[1])] == pytest.approx(expected, abs=5.0)
+    assert spec[1, AZ_GRID > 0].sum() < 1e-3
