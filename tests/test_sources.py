@@ -9,7 +9,7 @@ from spa2v.audio.sources import (
     AZ_GRID,
     ITD_HIST_STEPS_PER_S,
     LEVEL_GROUP_BINS,
-    delay_histograms,
+    DelayVoter,
     level_histogram_edges,
     level_histograms,
     time_spectrum,
@@ -31,9 +31,8 @@ def _cross(delays_s: list[float], powers: list[np.ndarray], freqs: np.ndarray) -
 def test_delay_votes_resolve_phase_wraps(delay_ms: float) -> None:
     # bins from 100 Hz to 3 kHz: above 500 Hz the phase wraps within ±1 ms
     freqs = np.arange(7, 197) * SR / N_FFT
-    hist = delay_histograms(
-        _cross([delay_ms / 1000], [np.ones(freqs.size)], freqs), freqs, max_delay_s=0.001
-    )[0]
+    vote = DelayVoter(freqs, max_delay_s=0.001)
+    hist = vote(_cross([delay_ms / 1000], [np.ones(freqs.size)], freqs))[0]
     lags_ms = (np.arange(hist.size) - hist.size // 2) / ITD_HIST_STEPS_PER_S * 1000
     assert hist.sum() == pytest.approx(1.0, abs=1e-5)
     assert lags_ms[np.argmax(hist)] == pytest.approx(delay_ms, abs=0.03)
@@ -47,9 +46,8 @@ def test_delay_votes_are_power_weighted() -> None:
     freqs = np.arange(7, 197) * SR / N_FFT
     own = np.arange(freqs.size) % 2 == 0  # interleaved bins: each source owns half
     loud, quiet = own * 1.0, (~own) * 0.5  # magnitudes: 6 dB apart
-    hist = delay_histograms(
-        _cross([0.0005, -0.0005], [loud, quiet], freqs), freqs, max_delay_s=0.001
-    )[0]
+    vote = DelayVoter(freqs, max_delay_s=0.001)
+    hist = vote(_cross([0.0005, -0.0005], [loud, quiet], freqs))[0]
     lags_ms = (np.arange(hist.size) - hist.size // 2) / ITD_HIST_STEPS_PER_S * 1000
     left = hist[np.abs(lags_ms - 0.5) < 0.06].sum()
     right = hist[np.abs(lags_ms + 0.5) < 0.06].sum()

@@ -321,7 +321,7 @@ class _RawFrames:
         "k_power",
         "gcc",
         "level_hist",
-        "phase_hist",
+        "delay_votes",
         "centroid",
         "f0",
         "periodicity",
@@ -435,7 +435,7 @@ class CueExtractor:
         bands = g.band_sums(power)
         mono_power = power.sum(axis=0)
         if self.channels == 2:
-            corr, phase_hist = self._itd(spec)
+            corr, delay_votes = self._itd(spec)
             band_l, band_r = bands[0], bands[1]
             sel = self._hist_bins
             level_hist = _sources.level_histograms(
@@ -444,7 +444,7 @@ class CueExtractor:
         else:
             corr = np.zeros((frames.shape[1], 1), dtype=np.float32)
             level_hist = np.zeros((frames.shape[1], 1), dtype=np.float32)
-            phase_hist = level_hist
+            delay_votes = level_hist
             band_l = band_r = bands[0]
         total = mono_power.sum(axis=1)
         centroid = (mono_power @ self._centroid_f) / np.maximum(total, 1e-30)
@@ -459,7 +459,7 @@ class CueExtractor:
             gcc=corr,
             # histograms only need to rank directions: half precision halves their memory
             level_hist=level_hist.astype(np.float16),
-            phase_hist=phase_hist.astype(np.float16),
+            delay_votes=delay_votes.astype(np.float16),
             centroid=centroid.astype(np.float32),
             f0=f0,
             periodicity=periodicity,
@@ -469,10 +469,9 @@ class CueExtractor:
     def _itd(self, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """GCC-PHAT of cross-spectra averaged over the last ``itd_average_s`` (causal).
 
-        Returns the correlation over lags per frame, and the per-bin delay histogram of the
-        same averaged cross-spectra (for source tracking). Both are
-        realigned to frame centres and used in :func:`_build_sheet`, where the temporal
-        context is available.
+        Returns the correlation over lags per frame, and the per-bin delay votes of the same
+        averaged cross-spectra (for source tracking). Both are realigned to frame centres and
+        used in :func:`_build_sheet`, where the temporal context is available.
         """
         g = self.grid
         cross, weight = _spatial.phat_cross_spectrum(
@@ -494,7 +493,7 @@ class CueExtractor:
             self._cross_tail = joined[-(k - 1) :]
             self._weight_tail = joined_w[-(k - 1) :]
         # R conj(L) has the opposite phase sign to the ITD convention: negate the angle
-        phase_hist = self._delay_votes(np.conj(cross[:, : self._delay_votes.n_bins]))
+        delay_votes = self._delay_votes(np.conj(cross[:, : self._delay_votes.n_bins]))
         corr, self.lag_sr = _spatial.gcc_phat_correlation(
             cross,
             weight,
@@ -502,7 +501,7 @@ class CueExtractor:
             sr=self.sr,
             max_delay_s=self.params.max_delay_ms / 1000.0,
         )
-        return corr, phase_hist
+        return corr, delay_votes
 
     def finish(self, *, source: str | None = None, warnings: list[str] | None = None) -> CueSheet:
         """Analyse the remaining frames and build the :class:`CueSheet`."""
@@ -602,8 +601,9 @@ def _build_sheet(
         time_view = s_itd >= 0.5 or itd_span >= 0.08
         if time_view:
             spectrum = _time_view(raw, corr, ex.lag_sr, itd_ref_track)
-            # Without low-frequency sound (birdsong, whistles) the phase votes are only noise
-            # and the correlation aliases: there the time view cannot separate sources.
+            # Without low-frequency sound (birdsong, whistles) the delay votes (below 3 kHz)
+            # are only noise and the correlation aliases: the time view cannot separate
+            # sources there.
             low = g.band_edges_hz[1:] <= 600.0
             band_power = band_l + band_r
             lf_share = float(band_power[act][:, low].sum() / max(band_power[act].sum(), 1e-30))
@@ -618,7 +618,7 @@ def _build_sheet(
             max_sources=max_sources,
         )
         del spectrum, corr
-        for key in ("gcc", "level_hist", "phase_hist"):
+        for key in ("gcc", "level_hist", "delay_votes"):
             del raw[key]
     else:
         zeros = np.zeros(n, dtype=np.float32)
@@ -694,13 +694,13 @@ def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) ->
     for start in range(0, n, 8192):  # in chunks: the temporaries stay small for long files
         sl = slice(start, start + 8192)
         gcc = _sources.time_spectrum(corr[sl], lag_sr, itd_ref_ms=itd_ref_ms)
-        phase = _sources.time_spectrum(
-            raw["phase_hist"][sl].astype(np.float32),
+        votes = _sources.time_spectrum(
+            raw["delay_votes"][sl].astype(np.float32),
             _sources.ITD_HIST_STEPS_PER_S,
             itd_ref_ms=itd_ref_ms,
             subtract_floor=False,
         )
-        out[sl] = np.sqrt(gcc * phase)
+        out[sl] = np.sqrt(gcc * votes)
     out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-30)
     return out
 

@@ -33,6 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+from scipy.sparse import csr_matrix
 
 #: Adjacent FFT bins pooled per level-difference vote (one window main lobe).
 LEVEL_GROUP_BINS = 3
@@ -92,7 +93,7 @@ def level_histograms(
     return (hist / np.maximum(total, 1e-30)).astype(np.float32)
 
 
-#: ITD grid of the phase histograms: 41 bins over ±1 ms (0.05 ms apart).
+#: Lag grid of the delay votes: 41 lags over ±1 ms (0.05 ms apart).
 ITD_HIST_STEPS_PER_S = 20_000.0
 
 
@@ -116,7 +117,6 @@ class DelayVoter:
     """
 
     def __init__(self, freqs_hz: np.ndarray, *, max_delay_s: float, phase_levels: int = 64):
-        self.m = int(round(max_delay_s * ITD_HIST_STEPS_PER_S))
         self.phase_levels = phase_levels
         self.n_bins = int(np.size(freqs_hz))
         f = np.asarray(freqs_hz, dtype=np.float64)
@@ -133,13 +133,12 @@ class DelayVoter:
         Returns
         -------
         np.ndarray [shape=(frames, 2 * m + 1)]
-            Votes on lags ``-m … +m`` spaced ``1 / ITD_HIST_STEPS_PER_S`` s (+ = left leads),
+            Votes on lags ``-m … +m`` spaced ``1 / ITD_HIST_STEPS_PER_S`` s, ``m`` lags to
+            ``max_delay_s`` (+ = left leads),
             weighted by the squared magnitude of the averaged cross-spectrum (bins whose
             phase stays put from frame to frame — direct sound — count, reverberant ones
             hardly do); rows sum to 1.
         """
-        from scipy.sparse import csr_matrix
-
         n_frames = cross.shape[0]
         levels = self.phase_levels
         q = np.floor((np.angle(cross) / (2 * np.pi) + 0.5) * levels).astype(np.int64)
@@ -177,11 +176,6 @@ def _delay_table(freqs_bytes: bytes, max_delay_s: float, phase_levels: int) -> n
     table = table.reshape(rows, n_lags).astype(np.float32)
     table.flags.writeable = False
     return table
-
-
-def delay_histograms(cross: np.ndarray, freqs_hz: np.ndarray, *, max_delay_s: float) -> np.ndarray:
-    """One-off :class:`DelayVoter` (see there): votes of ``cross`` on the delay axis."""
-    return DelayVoter(freqs_hz, max_delay_s=max_delay_s)(cross)
 
 
 def time_spectrum(
