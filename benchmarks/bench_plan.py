@@ -71,38 +71,34 @@ def _true_az(scene: Scene, k: int, times: np.ndarray) -> np.ndarray:
     return np.interp(times, scene.truth.times_s, src.azimuth_deg)
 
 
-def run_cell(args: tuple) -> dict:
-    """All scene families for one microphone model and condition."""
-    mic, cond_name, n, seed, hrtf = args
+def scenes(mic: str, cond_name: str, n: int, seed: int, hrtf=None):
+    """Yield ``(family, scene, truth)`` for every scene of one cell, in a fixed order.
+
+    ``truth`` is the expected side (static), direction (moving) or trend (approach/recede);
+    ``None`` for two-source scenes (left source first).
+    """
     cond = CONDITIONS[cond_name]
     rng = np.random.default_rng(seed)
-    res: dict[str, dict[str, list]] = {p: {} for p in PLANNERS}
-
-    def add(planner: str, key: str, value) -> None:
-        res[planner].setdefault(key, []).append(value)
-
-    def add_rank(planner: str, vsl, main: int, sc: Scene) -> None:
-        """Box centres of the main object next to the true azimuth at the keyframe times."""
-        t, x, _ = centres_and_areas(vsl, main)
-        add(planner, "rank_true", list(_true_az(sc, 0, t)))
-        add(planner, "rank_x", list(x))
-
-    def scene(sources: list[SceneSource], i: int) -> Scene:
-        extra = {"hrtf": hrtf} if mic == "hrtf" else {}
-        return render_scene(sources, duration_s=DURATION, mic=mic, seed=seed + i, **cond, **extra)
-
     i = 0
+
+    def scene(sources: list[SceneSource]) -> Scene:
+        nonlocal i
+        extra = {"hrtf": hrtf} if mic == "hrtf" else {}
+        i += 1
+        return render_scene(
+            sources, duration_s=DURATION, mic=mic, seed=seed + i - 1, **cond, **extra
+        )
+
     for j in range(n):  # static
         side = ("left", "centre", "right")[j % 3]
         az = {"left": rng.uniform(30, 80), "centre": rng.uniform(-5, 5),
               "right": rng.uniform(-80, -30)}[side]  # fmt: skip
         kind = ALL_KINDS[rng.integers(len(ALL_KINDS))]
-        sc = scene([SceneSource("x", kind, Trajectory.static(az, rng.uniform(1.5, 8)))], i)
-        i += 1
-        for p, vsl in _plan(sc).items():
-            main = _main_object(vsl)
-            add(p, "side", side_of_layout(vsl, main) == side)
-            add_rank(p, vsl, main, sc)
+        yield (
+            "static",
+            scene([SceneSource("x", kind, Trajectory.static(az, rng.uniform(1.5, 8)))]),
+            side,
+        )
     for j in range(n):  # moving: sweeps and pass-bys
         ltr = j % 2 == 0
         kind = STEADY[rng.integers(len(STEADY))]
@@ -115,24 +111,19 @@ def run_cell(args: tuple) -> dict:
             closest = rng.uniform(3, 6)
             traj = Trajectory.line(DURATION, speed_mps=speed, closest_m=closest,
                                    t_closest_s=DURATION / 2, left_to_right=ltr)  # fmt: skip
-        sc = scene([SceneSource("x", kind, traj)], i)
-        i += 1
-        truth = "left_to_right" if ltr else "right_to_left"
-        for p, vsl in _plan(sc).items():
-            main = _main_object(vsl)
-            add(p, "motion", motion_of_layout(vsl, main) == truth)
-            add_rank(p, vsl, main, sc)
+        yield (
+            "moving",
+            scene([SceneSource("x", kind, traj)]),
+            ("left_to_right" if ltr else "right_to_left"),
+        )
     for j in range(n):  # approach / recede
         approach = j % 2 == 0
         az = rng.uniform(-30, 30)
         far, near = rng.uniform(30, 40), rng.uniform(4, 6)
         d0, d1 = (far, near) if approach else (near, far)
         kind = STEADY[rng.integers(len(STEADY))]
-        sc = scene([SceneSource("x", kind, Trajectory.sweep(DURATION, az, az, d0, d1))], i)
-        i += 1
-        for p, vsl in _plan(sc).items():
-            verdict = trend_of_layout(vsl, _main_object(vsl))
-            add(p, "trend", verdict == ("approaching" if approach else "receding"))
+        sc = scene([SceneSource("x", kind, Trajectory.sweep(DURATION, az, az, d0, d1))])
+        yield "trend", sc, "approaching" if approach else "receding"
     for _ in range(n):  # two sources on opposite sides
         a_left = rng.uniform(30, 75)
         a_right = -rng.uniform(30, 75)
@@ -144,13 +135,40 @@ def run_cell(args: tuple) -> dict:
             SceneSource("a", kinds[0], left_traj, level_db=float(rng.uniform(-3, 3))),
             SceneSource("b", kinds[1], Trajectory.static(a_right, rng.uniform(2, 6))),
         ]
-        sc = scene(sources, i)
-        i += 1
+        yield "two", scene(sources), None
+
+
+def run_cell(args: tuple) -> dict:
+    """All scene families for one microphone model and condition."""
+    mic, cond_name, n, seed, hrtf = args
+    res: dict[str, dict[str, list]] = {p: {} for p in PLANNERS}
+
+    def add(planner: str, key: str, value) -> None:
+        res[planner].setdefault(key, []).append(value)
+
+    def add_rank(planner: str, vsl, main: int, sc: Scene) -> None:
+        """Box centres of the main object next to the true azimuth at the keyframe times."""
+        t, x, _ = centres_and_areas(vsl, main)
+        add(planner, "rank_true", list(_true_az(sc, 0, t)))
+        add(planner, "rank_x", list(x))
+
+    for family, sc, truth in scenes(mic, cond_name, n, seed, hrtf):
         for p, vsl in _plan(sc).items():
-            count_ok = len(vsl.objects) == 2
-            add(p, "count", count_ok)
-            sides = [side_of_layout(vsl, o.id) for o in vsl.objects]
-            add(p, "both_sides", count_ok and sides == ["left", "right"])
+            if family == "static":
+                main = _main_object(vsl)
+                add(p, "side", side_of_layout(vsl, main) == truth)
+                add_rank(p, vsl, main, sc)
+            elif family == "moving":
+                main = _main_object(vsl)
+                add(p, "motion", motion_of_layout(vsl, main) == truth)
+                add_rank(p, vsl, main, sc)
+            elif family == "trend":
+                add(p, "trend", trend_of_layout(vsl, _main_object(vsl)) == truth)
+            else:
+                count_ok = len(vsl.objects) == 2
+                add(p, "count", count_ok)
+                sides = [side_of_layout(vsl, o.id) for o in vsl.objects]
+                add(p, "both_sides", count_ok and sides == ["left", "right"])
     return {"mic": mic, "cond": cond_name, "res": res}
 
 

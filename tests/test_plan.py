@@ -61,34 +61,84 @@ def test_camera_boxes_stay_in_the_frame_and_shrink_with_distance() -> None:
 
 
 # ----------------------------------------------------------------- tracking
-_SPACED_XFAIL = pytest.mark.xfail(
-    reason="two-source detection with spaced pairs is not reliable yet (58% in bench_plan)",
-    strict=False,
-)
+_PAIRS = [("engine", "speech"), ("noise", "hum"), ("speech", "engine"), ("hum", "noise")]
 
 
-@pytest.mark.parametrize(
-    "mic",
-    [
-        "head",
-        pytest.param("spaced", marks=_SPACED_XFAIL),
-        "coincident",
-        "panned",
-    ],
-)
-def test_two_sources_on_opposite_sides_are_two_tracks(mic: str) -> None:
-    scene = render_scene(
+def _two_sources(mic: str, seed: int, left: str, right: str, **kw) -> np.ndarray:
+    return render_scene(
         [
-            SceneSource("a", "engine", Trajectory.static(50.0, 4.0)),
-            SceneSource("b", "speech", Trajectory.static(-45.0, 4.0)),
+            SceneSource("a", left, Trajectory.static(50.0, 4.0)),  # type: ignore[arg-type]
+            SceneSource("b", right, Trajectory.static(-45.0, 4.0)),  # type: ignore[arg-type]
         ],
         duration_s=4.0,
         mic=mic,  # type: ignore[arg-type]
-        seed=3,
+        seed=seed,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("mic", ["head", "spaced", "coincident", "panned"])
+def test_two_sources_on_opposite_sides_are_two_tracks(mic: str) -> None:
+    """Two equally distant sources of different kinds, one on each side: two tracks, left then
+    right, in at least three of four scenes (a rate, as in bench_plan: single scenes sit near
+    the detection threshold)."""
+    hits = []
+    for seed, (left, right) in enumerate(_PAIRS):
+        scene = _two_sources(mic, seed, left, right)
+        sources = compute_cues(scene.audio, sr=scene.sr).sources
+        hits.append(len(sources) == 2 and [s.side for s in sources] == ["left", "right"])
+    assert sum(hits) >= 3, hits
+
+
+def test_two_sources_survive_a_treble_heavy_microphone() -> None:
+    """A dummy head's ear canals lift 2-5 kHz by 10-15 dB, leaving little low-frequency energy;
+    the time view must still separate two sources (the measured-KEMAR failure of issue 3)."""
+    from scipy.signal import butter, sosfilt
+
+    scene = _two_sources("head", 0, "engine", "speech")
+    sos = butter(2, 2500.0, btype="highpass", fs=scene.sr, output="sos")
+    tilted = (scene.audio + 10.0 * sosfilt(sos, scene.audio, axis=1)).astype(np.float32)
+    spec = np.abs(np.fft.rfft(tilted.sum(axis=0))) ** 2
+    f = np.fft.rfftfreq(tilted.shape[1], 1 / scene.sr)
+    assert spec[(f > 80) & (f <= 600)].sum() / spec[f > 80].sum() < 0.1  # the old gate closed
+    sources = compute_cues(tilted, sr=scene.sr).sources
+    assert [s.side for s in sources] == ["left", "right"]
+
+
+def test_birdsong_without_low_frequencies_is_one_source() -> None:
+    """Chirps at 2-4.5 kHz wrap in phase everywhere: the time view must not split them."""
+    scene = render_scene(
+        [SceneSource("bird", "chirps", Trajectory.static(40.0, 3.0))],
+        duration_s=4.0,
+        mic="spaced",
+        seed=5,
     )
     sources = compute_cues(scene.audio, sr=scene.sr).sources
-    assert len(sources) == 2
-    assert [s.side for s in sources] == ["left", "right"]
+    assert len(sources) == 1
+    assert sources[0].side == "left"
+
+
+@pytest.mark.parametrize("mic", ["head", "spaced"])
+def test_far_source_in_a_room_does_not_split(mic: str) -> None:
+    """A source approaching from 35 m in a room (RT60 0.5 s): while it is far, reverberation
+    outweighs its direct sound and scatters stationary ghosts over the spatial spectrum. Frames
+    count by their direct sound, so the ghosts must not become a second source (at least five
+    of six scenes; a rate, as in bench_plan)."""
+    kinds = [("engine", 20), ("speech", -15), ("noise", 10), ("engine", -25), ("speech", 5),
+             ("hum", 25)]  # fmt: skip
+    counts = []
+    for seed, (kind, az) in enumerate(kinds):
+        scene = render_scene(
+            [SceneSource("x", kind, Trajectory.sweep(4.0, az, az, 35.0, 5.0))],  # type: ignore[arg-type]
+            duration_s=4.0,
+            mic=mic,  # type: ignore[arg-type]
+            seed=seed,
+            rt60_s=0.5,
+            drr_db=3.0,
+            snr_db=10.0,
+        )
+        counts.append(len(compute_cues(scene.audio, sr=scene.sr).sources))
+    assert counts.count(1) >= 5, counts
 
 
 @pytest.mark.parametrize("mic", ["head", "spaced", "coincident", "panned"])

@@ -45,6 +45,10 @@ from spa2v.errors import EmptyAudioError, ParameterError, SilentAudioError
 SCHEMA_ID = "spa2v.cues/1"
 #: Frames processed per STFT batch; bounds memory for any input length.
 _BATCH_FRAMES = 256
+#: Sources are only separated by time differences when at least LF_GATE_SHARE of the
+#: active power lies below LF_GATE_HZ (where phases do not wrap within the delay range).
+LF_GATE_HZ = 1500.0
+LF_GATE_SHARE = 0.03
 
 
 def _as_array(value: Any, ndim: int) -> np.ndarray:
@@ -601,19 +605,25 @@ def _build_sheet(
         time_view = s_itd >= 0.5 or itd_span >= 0.08
         if time_view:
             spectrum = _time_view(raw, corr, ex.lag_sr, itd_ref_track)
-            # Without low-frequency sound (birdsong, whistles) the delay votes (below 3 kHz)
-            # are only noise and the correlation aliases: the time view cannot separate
-            # sources there.
-            low = g.band_edges_hz[1:] <= 600.0
+            # Without sound below ~1.5 kHz (birdsong, whistles) every bin's phase wraps
+            # within the delay range: the delay votes scatter and the correlation aliases, so
+            # the time view cannot separate sources there. The test is relative and lenient
+            # (3 %, -15 dB): a dummy head's ear canals tilt the spectrum up by 10-15 dB, so a
+            # fixed share of the low frequencies would shut out real binaural recordings.
+            low = g.band_edges_hz[1:] <= LF_GATE_HZ
             band_power = band_l + band_r
             lf_share = float(band_power[act][:, low].sum() / max(band_power[act].sum(), 1e-30))
-            max_sources = p.max_sources if lf_share >= 0.1 else 1
+            max_sources = p.max_sources if lf_share >= LF_GATE_SHARE else 1
         else:
             spectrum = raw["level_hist"].astype(np.float32)
             max_sources = p.max_sources
+        # frames count by their direct sound: the squared correlation peak is high where one
+        # or two sources dominate and low where reverberation does (a far source in a room),
+        # whose spatial spectrum holds only scattered, stationary ghosts
+        directness = np.clip(gcc_peak, 0.0, 1.0) ** 2
         tracks = _sources.track_sources(
             spectrum,
-            direct,
+            direct * directness,
             hop_s=hop_s,
             max_sources=max_sources,
         )
