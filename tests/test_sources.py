@@ -9,6 +9,7 @@ from spa2v.audio.sources import (
     AZ_GRID,
     ITD_HIST_STEPS_PER_S,
     LEVEL_GROUP_BINS,
+    LEVEL_POWER_EXP,
     DelayVoter,
     level_histogram_edges,
     level_histograms,
@@ -66,9 +67,11 @@ def test_level_votes_count_a_tone_between_bins() -> None:
     left, right = noise * gain + tone, noise + tone * gain
     hist = level_histograms(left, right, edges)[0]
     assert hist.sum() == pytest.approx(1.0, abs=1e-5)
-    groups = slice(39, 45)  # the two groups holding the tone vote left
-    expected = (left[0, groups].sum() + right[0, groups].sum()) / (left.sum() + right.sum())
+    # votes weigh power ** LEVEL_POWER_EXP per group; the two groups holding the tone vote left
+    weight = (left + right).reshape(-1, LEVEL_GROUP_BINS).sum(axis=1) ** LEVEL_POWER_EXP
+    expected = weight[13:15].sum() / weight.sum()
     assert hist[AZ_GRID > 30].sum() == pytest.approx(expected, rel=0.02)
+    assert hist[AZ_GRID < -30].sum() == pytest.approx(1.0 - expected, rel=0.02)  # the noise
 
 
 def test_level_votes_need_whole_groups() -> None:

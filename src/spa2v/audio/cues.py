@@ -614,18 +614,26 @@ def _build_sheet(
             band_power = band_l + band_r
             lf_share = float(band_power[act][:, low].sum() / max(band_power[act].sum(), 1e-30))
             max_sources = p.max_sources if lf_share >= LF_GATE_SHARE else 1
+            rel_height = 0.25
         else:
             spectrum = raw["level_hist"].astype(np.float32)
             max_sources = p.max_sources
+            # level differences do not wrap or alias: a source at a tenth of the strongest
+            # one's share is real (the time view's wrap candidates and side lobes need 0.25)
+            rel_height = 0.15
         # frames count by their direct sound: the squared correlation peak is high where one
         # or two sources dominate and low where reverberation does (a far source in a room),
         # whose spatial spectrum holds only scattered, stationary ghosts
         directness = np.clip(gcc_peak, 0.0, 1.0) ** 2
+        # and by their amplitude: the reverberant tail between a bird's chirps or footsteps
+        # is quieter than the sounds themselves, yet as long, and would form a centred ghost
+        amplitude = np.sqrt(frame_power / max(float(np.percentile(frame_power, 99)), 1e-30))
         tracks = _sources.track_sources(
             spectrum,
-            direct * directness,
+            direct * directness * np.minimum(amplitude, 1.0),
             hop_s=hop_s,
             max_sources=max_sources,
+            rel_height=rel_height,
         )
         del spectrum, corr
         for key in ("gcc", "level_hist", "delay_votes"):
