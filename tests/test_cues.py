@@ -213,3 +213,13 @@ def test_bad_parameters() -> None:
         CueExtractor(SR, 2, CueParams(fmin_hz=500, fmax_hz=400))
     with pytest.raises(ParameterError):
         CueExtractor(SR, 3)
+
+
+def test_typical_level_ignores_non_finite_values_and_never_fails_empty() -> None:
+    from spa2v.audio.cues import _typical_level
+
+    level = np.array([-20.0, np.nan, -25.0, -80.0, np.inf], dtype=np.float32)
+    # +inf is not a level: the -20/-25 dB frames decide, -80 dB lies > 30 dB below them
+    assert _typical_level(level[[0, 1, 2, 3]]) == pytest.approx(np.percentile([-20.0, -25.0], 80))
+    assert np.isfinite(_typical_level(level))
+    assert _typical_level(np.array([np.nan, np.nan])) == -120.0

@@ -743,7 +743,10 @@ def _typical_level(loudness: np.ndarray) -> float:
 
     Pauses (speech, barking, footsteps) would drag a mean down and fake a trend.
     """
-    audible = loudness[loudness > loudness.max() - 30.0]
+    finite = loudness[np.isfinite(loudness)]
+    if finite.size == 0:
+        return float(_loud.LOUDNESS_FLOOR_LUFS)
+    audible = finite[finite >= finite.max() - 30.0]
     return float(np.percentile(audible, 80))
 
 
