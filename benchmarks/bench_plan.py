@@ -51,10 +51,6 @@ ALL_KINDS = ("engine", "noise", "bursts", "chirps", "speech", "hum")
 DURATION = 4.0
 
 
-def _side(az: float) -> str:
-    return "left" if az > 15 else "right" if az < -15 else "centre"
-
-
 def _main_object(vsl) -> int:
     """The object a viewer notices first: the largest on average (the loudest source)."""
     return max(vsl.object_ids(), key=lambda i: float(np.mean(centres_and_areas(vsl, i)[2])))

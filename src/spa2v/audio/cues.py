@@ -618,8 +618,8 @@ def _build_sheet(
         else:
             spectrum = raw["level_hist"].astype(np.float32)
             max_sources = p.max_sources
-            # level differences do not wrap or alias: a source at a tenth of the strongest
-            # one's share is real (the time view's wrap candidates and side lobes need 0.25)
+            # level differences do not wrap or alias: a peak at 15% of the strongest is a
+            # source (the time view's wrap candidates and side lobes need 25%)
             rel_height = 0.15
         # frames count by their direct sound: the squared correlation peak is high where one
         # or two sources dominate and low where reverberation does (a far source in a room),

@@ -15,9 +15,9 @@ recording carries (the fused-azimuth ``itd_share``):
   in it, while the votes have no side lobes. A direction counts where both agree.
 * **level view** — a DUET-style histogram (Jourjine, Rickard & Yilmaz 2000) of the level
   difference of every time-frequency bin (in groups of three adjacent bins, so that a tone
-  counts in full wherever it falls), mapped to azimuth and weighted by power ** 0.75. Sounds rarely
-  overlap in the same bin, so each source forms its own mode; this is the only view that works
-  for coincident pairs and panned mixes.
+  counts in full wherever it falls), mapped to azimuth and weighted by power ** 0.75. Sounds
+  rarely overlap in the same bin, so each source forms its own mode; this is the only view that
+  works for coincident pairs and panned mixes.
 
 Spectra are pooled over 0.5 s blocks (hop 0.25 s) weighted towards direct sound, peaks are
 picked per block, and peaks are linked over time into tracks (nearest azimuth, gated, gaps
