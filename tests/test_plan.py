@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from typer.testing import CliRunner
 
-from spa2v.audio.cues import compute_cues
+from spa2v.audio.cues import CueParams, compute_cues
 from spa2v.audio.load import Audio
 from spa2v.audio.synth import SceneSource, Trajectory, render_preset, render_scene
 from spa2v.cli import app
@@ -116,6 +117,38 @@ def test_birdsong_without_low_frequencies_is_one_source() -> None:
     sources = compute_cues(scene.audio, sr=scene.sr).sources
     assert len(sources) == 1
     assert sources[0].side == "left"
+
+
+@pytest.mark.parametrize("mic", ["head", "spaced", "coincident", "panned"])
+def test_known_number_of_sources_places_a_quiet_second_source(mic: str) -> None:
+    """Told there are two sources (one per label), the tracker places one 2 m away and one
+    6 m away and 6 dB quieter (15 dB apart at the listener) on their sides, in at least three
+    of four scenes: counting alone cannot prove the quiet one is there."""
+    hits = []
+    for seed, (left, right) in enumerate(_PAIRS):
+        scene = render_scene(
+            [
+                SceneSource("a", left, Trajectory.static(50.0, 2.0), level_db=3.0),  # type: ignore[arg-type]
+                SceneSource("b", right, Trajectory.static(-50.0, 6.0), level_db=-3.0),  # type: ignore[arg-type]
+            ],
+            duration_s=4.0,
+            mic=mic,  # type: ignore[arg-type]
+            seed=seed,
+        )
+        sheet = compute_cues(scene.audio, sr=scene.sr, params=CueParams(n_sources=2))
+        hits.append([s.side for s in sheet.sources] == ["left", "right"])
+    assert sum(hits) >= 3, hits
+
+
+def test_known_count_adds_directions_where_the_audio_shows_fewer() -> None:
+    scene = render_preset("static-left", duration_s=3.0, mic="head", seed=1)
+    sheet = compute_cues(scene.audio, sr=scene.sr, params=CueParams(n_sources=3))
+    az = [s.azimuth_mean_deg for s in sheet.sources]
+    assert len(az) == 3 and az == sorted(az, reverse=True)  # left to right
+    assert min(a - b for a, b in itertools.pairwise(az)) >= 10.0
+    assert sheet.sources[0].side == "left"  # the real source stays where it is
+    with pytest.raises(ValueError, match="n_sources"):
+        CueParams(n_sources=4)
 
 
 @pytest.mark.parametrize("mic", ["head", "spaced"])
@@ -269,6 +302,26 @@ def test_cli_plan_and_schema(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "unknown planner" in bad.output
     bad = runner.invoke(app, ["schema", "nope"])
     assert bad.exit_code == 2
+
+
+def test_cli_labels_set_the_number_of_sources(tmp_path: Path) -> None:
+    runner = CliRunner()
+    wav = tmp_path / "one.wav"
+    assert runner.invoke(app, ["synth", str(wav), "--preset", "static-left"]).exit_code == 0
+    res = runner.invoke(app, ["plan", str(wav), "-q", "--label", "dog", "--label", "bird"])
+    assert res.exit_code == 0, res.output
+    vsl = VSL.from_json(res.stdout)
+    assert [o.name for o in vsl.objects] == ["dog", "bird"]
+    assert "the number given" in vsl.reasoning
+    res = runner.invoke(app, ["cues", str(wav), "-q", "--sources", "2"])
+    assert res.exit_code == 0 and len(json.loads(res.stdout)["sources"]) == 2
+    for args, message in (
+        (["--sources", "4"], "1-3"),
+        (["--label", "a", "--sources", "2"], "1 label(s) given for --sources 2"),
+        (["--label", "a", "--label", "b", "--label", "c", "--label", "d"], "at most three"),
+    ):
+        bad = runner.invoke(app, ["plan", str(wav), *args])
+        assert bad.exit_code == 2 and message in bad.output, bad.output
 
 
 def test_articles_in_captions() -> None:

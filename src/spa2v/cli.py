@@ -46,6 +46,14 @@ ChannelsOpt = Annotated[
     typer.Option(help="Left,right channel indices for files with more than two channels."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")]
+SourcesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--sources",
+        help="Number of sources (1-3) when known; plan defaults to one per --label, "
+        "otherwise they are counted from the audio.",
+    ),
+]
 
 #: Files longer than this get a progress bar.
 _PROGRESS_MIN_S = 20.0
@@ -190,14 +198,18 @@ def cues(
     channels: ChannelsOpt = None,
     hop: Annotated[float, typer.Option(help="Hop between analysis frames, s.")] = 0.02,
     max_delay_ms: Annotated[float, typer.Option(help="ITD search range, ±ms.")] = 1.0,
+    sources: SourcesOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Measure spatial cues (ITD, ILD, azimuth, loudness, pitch, onsets) of a recording."""
+    from spa2v.api import known_sources
     from spa2v.audio.cues import CueParams, analyze_file
 
     with _user_errors():
         try:
-            params = CueParams(hop_s=hop, max_delay_ms=max_delay_ms)
+            params = CueParams(
+                hop_s=hop, max_delay_ms=max_delay_ms, n_sources=known_sources((), sources)
+            )
         except ValueError as exc:
             raise ParameterError(_first_error(exc)) from None
         with _progress("analysing", enabled=not quiet) as update:
@@ -302,6 +314,7 @@ def plan(
         list[str] | None,
         typer.Option(help="Object name, one per source from left to right (repeatable)."),
     ] = None,
+    sources: SourcesOpt = None,
     keyframes: Annotated[
         int | None, typer.Option(help="Number of keyframes (default: 2 per second, at least 4).")
     ] = None,
@@ -318,14 +331,17 @@ def plan(
 ) -> None:
     """Plan a Video Scene Layout (objects, boxes over time, captions) from a recording."""
     from spa2v import api
+    from spa2v.audio.cues import CueParams
 
     with _user_errors():
         picked = _parse_channels(channels)
+        params = CueParams(n_sources=api.known_sources(label or (), sources))
         with _progress("analysing", enabled=not quiet) as update:
-            sheet = api.cues(audio, sr=sr, channels=picked, progress=update)
+            sheet = api.cues(audio, sr=sr, channels=picked, params=params, progress=update)
         layout = api.plan(
             audio,
             labels=label or (),
+            sources=sources,
             keyframes=keyframes,
             keyframe_rate=keyframe_rate,
             fov_deg=fov,

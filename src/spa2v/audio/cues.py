@@ -247,6 +247,12 @@ class CueParams(BaseModel):
     side_threshold_deg: float = Field(15.0, ge=0.0, le=90.0, description="|az| for left/right.")
     summary_s: float = Field(1.0, gt=0.0, description="Length of the summary stretches, s.")
     max_sources: int = Field(3, ge=1, le=3, description="Most sources tracked.")
+    n_sources: int | None = Field(
+        None,
+        ge=1,
+        le=3,
+        description="Number of sources when known (e.g. one per label); None counts them.",
+    )
 
 
 class CueSheet(BaseModel):
@@ -634,6 +640,7 @@ def _build_sheet(
             hop_s=hop_s,
             max_sources=max_sources,
             rel_height=rel_height,
+            n_sources=p.n_sources,
         )
         del spectrum, corr
         for key in ("gcc", "level_hist", "delay_votes"):

@@ -318,6 +318,7 @@ def track_sources(
     min_support: float = 0.05,
     min_overlap: float = 0.3,
     floor_percentile: float = 40.0,
+    n_sources: int | None = None,
 ) -> TrackResult:
     """Find and follow up to ``max_sources`` sources in a spatial spectrogram.
 
@@ -348,6 +349,11 @@ def track_sources(
         to be reported.
     floor_percentile : float
         Percentile of each block profile removed as the diffuse floor.
+    n_sources : int or None
+        How many sources there are, when the user knows (one per label): exactly that many
+        tracks are returned, the weakest peaks (down to a fifth of ``rel_height``) admitted
+        and, where the recording shows fewer separate directions, the strongest remaining
+        directions of the whole recording added as static tracks. None counts them.
 
     Returns
     -------
@@ -355,6 +361,11 @@ def track_sources(
         Sources ordered from left to right by mean azimuth. At least one source is returned
         for any non-silent input.
     """
+    if n_sources is not None:
+        if not 1 <= n_sources <= 3:
+            raise ValueError(f"n_sources must be 1-3, got {n_sources}")
+        max_sources = n_sources
+        rel_height = rel_height / 5.0
     n = spectrum.shape[0]
     block = max(1, int(round(block_s / hop_s)))
     hop = max(1, int(round(block_hop_s / hop_s)))
@@ -394,16 +405,20 @@ def track_sources(
             if pi not in used_p:
                 tracks.append(_Track([b], [az], [h]))
 
+    if not tracks and (n_sources or 1) > 1:  # directionless, but the user knows better
+        tracks = _fill_tracks([], profiles, active, n_sources or 1, min_sep_deg)
     if not tracks:  # silent or directionless: one source straight ahead
         return TrackResult(np.zeros((1, n), np.float32), np.ones((1, n), np.float32))
 
     # How many sound at once: m sources need m separate peaks in a good part of the blocks.
     # A single source moving fast smears into two peaks only briefly, while it crosses.
     count_arr = np.array(counts)
-    n_sources = 1
-    for m in range(2, max_sources + 1):
-        if np.mean(count_arr >= m) >= min_overlap:
-            n_sources = m
+    known = n_sources is not None
+    if n_sources is None:
+        n_sources = 1
+        for m in range(2, max_sources + 1):
+            if np.mean(count_arr >= m) >= min_overlap:
+                n_sources = m
     if n_sources == 1:
         strongest = _Track()
         for b in range(profiles.shape[0]):
@@ -422,12 +437,34 @@ def track_sources(
             if t.support >= min_support * best and len(t.blocks) >= max(2, 0.15 * n_active)
         ]  # fmt: skip
         tracks = sorted(keep or tracks, key=lambda t: -t.support)[:n_sources]
+        if known and len(tracks) < n_sources:
+            tracks += _fill_tracks(tracks, profiles, active, n_sources, min_sep_deg)
     tracks.sort(key=lambda t: -float(np.mean(t.azimuths)))  # left to right
 
     frame_blocks = (np.arange(n) - block // 2) / hop
     az = np.stack([np.interp(frame_blocks, t.blocks, t.azimuths) for t in tracks])
     share = _shares(spectrum, az)
     return TrackResult(az.astype(np.float32), share.astype(np.float32))
+
+
+def _fill_tracks(
+    tracks: list[_Track], profiles: np.ndarray, active: np.ndarray, n: int, min_sep_deg: float
+) -> list[_Track]:
+    """Static tracks at the strongest directions of the whole recording not yet taken."""
+    pooled = profiles[active].mean(axis=0) if active.any() else profiles.mean(axis=0)
+    taken = [float(np.mean(t.azimuths)) for t in tracks]
+    blocks = [int(b) for b in np.flatnonzero(active)] or [0]
+    out: list[_Track] = []
+    # the widest spacing first, then closer: a known source must get a place of its own
+    for sep in (min_sep_deg, min_sep_deg / 2, 10.0):
+        for i in np.argsort(-pooled, kind="stable"):
+            if len(taken) >= n:
+                return out
+            az = float(AZ_GRID[i])
+            if all(abs(az - t) >= sep for t in taken):
+                taken.append(az)
+                out.append(_Track(blocks, [az] * len(blocks), [float(pooled[i])] * len(blocks)))
+    return out
 
 
 def _merge(tracks: list[_Track], *, gate_deg: float, deg_per_block: float) -> list[_Track]:

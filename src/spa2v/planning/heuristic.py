@@ -202,9 +202,15 @@ def _reasoning(
     lines = []
     if not cues.spatial:
         lines.append("Mono input: left/right cannot be heard, every source is placed centrally.")
-    lines.append(
-        f"{len(sources)} source(s) found in the spatial spectrum (time and level differences)."
-    )
+    if cues.params.n_sources is not None and cues.spatial:
+        lines.append(
+            f"{len(sources)} source(s), the number given, placed at the strongest directions "
+            "of the spatial spectrum (time and level differences)."
+        )
+    else:
+        lines.append(
+            f"{len(sources)} source(s) found in the spatial spectrum (time and level differences)."
+        )
     edge = min(1.0, d / 5)
     thr = cues.params.side_threshold_deg
     for src, story in zip(sources, stories, strict=True):
