@@ -265,15 +265,20 @@ def test_bad_options() -> None:
     ),
     st.sampled_from([16_000, 48_000]),
     st.integers(1, 12),
+    st.sampled_from([None, 1, 2, 3]),
 )
-def test_planner_never_emits_an_invalid_layout(y: np.ndarray, sr: int, n_key: int) -> None:
+def test_planner_never_emits_an_invalid_layout(
+    y: np.ndarray, sr: int, n_key: int, n_sources: int | None
+) -> None:
     try:
-        cues = compute_cues(y, sr=sr)
+        cues = compute_cues(y, sr=sr, params=CueParams(n_sources=n_sources))
     except Spa2vError:
         return  # refused by the loader's rules: nothing to plan
     vsl = get_planner("cues").plan(cues, None, PlanOptions(keyframes=n_key))
     again = VSL.parse_obj_strict(json.loads(vsl.to_json()))
     assert len(again.keyframes) == n_key and len(again.objects) >= 1
+    if n_sources is not None and cues.spatial:
+        assert len(again.objects) == n_sources  # a known count is always honoured
 
 
 # ----------------------------------------------------------------- CLI
