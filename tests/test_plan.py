@@ -195,6 +195,22 @@ def test_approach_grows_and_recede_shrinks(preset: str, trend: str) -> None:
     assert ("approaches" if trend == "approaching" else "moves away") in vsl.caption
 
 
+def test_a_late_start_is_not_an_approach() -> None:
+    """A receding source that starts after 2.5 s of room noise 15 dB below it: the level
+    trend is read over the span where it sounds, so the noise before it does not make it
+    'rise' (the first third of the clip is all noise)."""
+    scene = render_preset("recede", duration_s=4.0, mic="head", seed=4)
+    rng = np.random.default_rng(0)
+    level = 10 ** (-15 / 20) * float(np.sqrt(np.mean(scene.audio**2)))
+    lead = (rng.standard_normal((2, int(2.5 * scene.sr))) * level).astype(np.float32)
+    audio = np.concatenate([lead, scene.audio], axis=1)
+    cues = compute_cues(audio, sr=scene.sr)
+    assert cues.summary.loudness_trend == "falling"
+    assert cues.sources[0].loudness_change_db < -3.0
+    vsl = get_planner("cues").plan(cues, None, PlanOptions(labels=("truck",)))
+    assert trend_of_layout(vsl, 0) == "receding"
+
+
 def test_pass_by_crosses_the_frame_when_it_is_loudest() -> None:
     _, vsl = _plan(render_preset("passby", duration_s=6.0, mic="spaced"), labels=("car",))
     assert motion_of_layout(vsl, 0) == "left_to_right"

@@ -174,7 +174,8 @@ class CueSummary(BaseModel):
         description="Sign of the loudness change from the first to the last third (±3 dB)."
     )
     loudness_change_db: float = Field(
-        description="Typical (80th-percentile) loudness of the last third minus the first, dB."
+        description="Typical (80th-percentile) loudness of the last third of the sounding "
+        "frames minus the first, dB."
     )
     pitch_change_st: float = Field(
         description="Voiced pitch of last third minus first third, in semitones."
@@ -206,7 +207,8 @@ class SourceCues(BaseModel):
     azimuth_end_deg: float = Field(description="Median azimuth over the last active fifth.")
     motion: Motion = Field(description="Direction of the azimuth change (threshold 20°).")
     loudness_change_db: float = Field(
-        description="Typical (80th-percentile) loudness of the last third minus the first, dB."
+        description="Typical (80th-percentile) loudness of the last third of the frames where "
+        "the source sounds minus the first, dB."
     )
     loudest_time_s: float = Field(description="Time of the source's maximum loudness.")
     pitch_change_st: float = Field(
@@ -757,8 +759,17 @@ def _typical_level(loudness: np.ndarray) -> float:
     return float(np.percentile(audible, 80))
 
 
-def _level_change(loudness: np.ndarray, third: int) -> float:
-    return _typical_level(loudness[-third:]) - _typical_level(loudness[:third])
+def _level_change(loudness: np.ndarray, active: np.ndarray) -> float:
+    """Typical level of the last third of the active frames minus the first third.
+
+    Thirds of the *sounding* span, not of the clip: speech that starts after a second of
+    room noise would otherwise seem to rise out of that noise.
+    """
+    idx = np.flatnonzero(active)
+    if idx.size < 3:
+        idx = np.arange(loudness.size)
+    third = max(1, idx.size // 3)
+    return _typical_level(loudness[idx[-third:]]) - _typical_level(loudness[idx[:third]])
 
 
 def _describe_sources(
@@ -803,7 +814,7 @@ def _describe_sources(
                 azimuth_start_deg=round(az0, 2),
                 azimuth_end_deg=round(az1, 2),
                 motion=motion,
-                loudness_change_db=round(_level_change(loud, third), 2),
+                loudness_change_db=round(_level_change(loud, present & (f.activity > 0.5)), 2),
                 loudest_time_s=round(float(f.time_s[int(np.argmax(loud))]), 3),
                 pitch_change_st=round(pitch_change, 3),
                 active_fraction=round(float(mine.mean()), 3),
@@ -859,7 +870,7 @@ def _summarise(
     az = _weighted_median(f.azimuth_deg[active], w[active])
     az0, az1, motion = _motion(f.azimuth_deg, w, active)
     third = max(1, len(f) // 3)
-    change = _level_change(f.loudness_lufs, third)
+    change = _level_change(f.loudness_lufs, f.activity > 0.5)
     trend: Literal["rising", "falling", "steady"] = "steady"
     if change > 3.0:
         trend = "rising"

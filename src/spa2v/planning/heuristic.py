@@ -40,12 +40,15 @@ def _window_level(
     return float(np.percentile(loud[sel], 80))
 
 
-def _audible(loud: np.ndarray, hop_s: float) -> np.ndarray:
-    """Frames where the source sounds: near its level of the surrounding 2 s and not lost
-    in the floor. A pause dips far below its surroundings; a slow fade does not."""
+def _audible(loud: np.ndarray, hop_s: float, activity: np.ndarray) -> np.ndarray:
+    """Frames where the source sounds: near its level of the surrounding 2 s, not lost in
+    the floor, and while the recording is active at all. A pause dips far below its
+    surroundings; a slow fade does not; a long pause (room noise before speech begins) is
+    below the recording's activity floor."""
     width = max(1, int(round(2.0 / hop_s)))
     local_top = maximum_filter1d(loud, width, mode="nearest")
-    return (loud > local_top - 10.0) & (loud > loud.max() - 35.0)
+    sounding = (loud > local_top - 10.0) & (loud > loud.max() - 35.0)
+    return sounding & (activity > 0.5) if (sounding & (activity > 0.5)).any() else sounding
 
 
 def _window_azimuth(
@@ -91,7 +94,7 @@ class CuePlanner:
         # loudness of each source at each keyframe; silent windows hold the last value
         levels = np.full((len(sources), len(times)), np.nan)
         for k, src in enumerate(sources):
-            audible = _audible(src.loudness_lufs, cues.hop_s)
+            audible = _audible(src.loudness_lufs, cues.hop_s, cues.frames.activity)
             for i, tk in enumerate(times):
                 level = _window_level(src.loudness_lufs, audible, t, tk - half, tk + half)
                 levels[k, i] = np.nan if level is None else level
