@@ -14,6 +14,7 @@ from spa2v.audio.sources import (
     level_histogram_edges,
     level_histograms,
     time_spectrum,
+    track_sources,
 )
 
 SR = 48_000
@@ -93,3 +94,26 @@ def test_time_spectrum_keeps_a_source_beyond_the_law_at_the_edge() -> None:
     expected = np.degrees(np.arcsin(-0.3 / 0.66))
     assert AZ_GRID[np.argmax(spec[1])] == pytest.approx(expected, abs=5.0)
     assert spec[1, AZ_GRID > 0].sum() < 1e-3
+
+
+def test_scattered_second_peaks_are_not_a_second_source() -> None:
+    """Second peaks in half of the blocks, but at a new place each time (reverberation, side
+    lobes): no second track lasts, so one source is reported. The same peaks held at one
+    place are a second source."""
+    hop = 0.02
+    n = 200  # 4 s
+    seg = np.arange(n) // 25  # 0.5 s segments
+
+    def spectra(ghost_az: np.ndarray) -> np.ndarray:
+        spec = np.exp(-0.5 * ((AZ_GRID[None, :] - 40.0) / 5.0) ** 2).repeat(n, axis=0)
+        for i in range(n):
+            if seg[i] % 2 == 0:  # every other half second
+                spec[i] += 0.6 * np.exp(-0.5 * ((AZ_GRID - ghost_az[seg[i]]) / 5.0) ** 2)
+        return (spec / spec.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    weight = np.ones(n, dtype=np.float32)
+    scattered = np.array([-90.0, 0, -20.0, 0, -90.0, 0, -20.0, 0])
+    held = np.full(8, -45.0)
+    assert track_sources(spectra(scattered), weight, hop_s=hop).azimuth_deg.shape[0] == 1
+    two = track_sources(spectra(held), weight, hop_s=hop).azimuth_deg
+    assert two.shape[0] == 2 and np.median(two[1]) == pytest.approx(-45.0, abs=5.0)

@@ -345,8 +345,8 @@ def track_sources(
     min_support : float
         A track needs this fraction of the strongest track's support.
     min_overlap : float
-        Fraction of the active blocks that must show ``m`` separate peaks for ``m`` sources
-        to be reported.
+        Fraction of the active blocks that must show ``m`` separate peaks, and that each of
+        ``m`` tracks must last, for ``m`` sources to be reported.
     floor_percentile : float
         Percentile of each block profile removed as the diffuse floor.
     n_sources : int or None
@@ -419,6 +419,22 @@ def track_sources(
         for m in range(2, max_sources + 1):
             if np.mean(count_arr >= m) >= min_overlap:
                 n_sources = m
+    n_active = max(1, int(active.sum()))
+    if n_sources > 1:
+        tracks = _merge(tracks, gate_deg=gate_deg, deg_per_block=100.0 * block_hop_s)
+        best = max(t.support for t in tracks)
+        keep = [
+            t for t in tracks
+            if t.support >= min_support * best and len(t.blocks) >= max(2, 0.15 * n_active)
+        ]  # fmt: skip
+        if not known:
+            # ... and those peaks must form as many tracks that each last through that part:
+            # scattered second peaks (reverberation, side lobes) at ever new places do not
+            lasting = sum(len(t.blocks) >= min_overlap * n_active for t in keep)
+            n_sources = max(1, min(n_sources, lasting))
+        tracks = sorted(keep or tracks, key=lambda t: -t.support)[:n_sources]
+        if known and len(tracks) < n_sources:
+            tracks += _fill_tracks(tracks, profiles, active, n_sources, min_sep_deg)
     if n_sources == 1:
         strongest = _Track()
         for b in range(profiles.shape[0]):
@@ -428,17 +444,6 @@ def track_sources(
                 strongest.azimuths.append(float(AZ_GRID[i]))
                 strongest.heights.append(float(profiles[b, i]))
         tracks = [strongest]
-    else:
-        tracks = _merge(tracks, gate_deg=gate_deg, deg_per_block=100.0 * block_hop_s)
-        best = max(t.support for t in tracks)
-        n_active = max(1, int(active.sum()))
-        keep = [
-            t for t in tracks
-            if t.support >= min_support * best and len(t.blocks) >= max(2, 0.15 * n_active)
-        ]  # fmt: skip
-        tracks = sorted(keep or tracks, key=lambda t: -t.support)[:n_sources]
-        if known and len(tracks) < n_sources:
-            tracks += _fill_tracks(tracks, profiles, active, n_sources, min_sep_deg)
     tracks.sort(key=lambda t: -float(np.mean(t.azimuths)))  # left to right
 
     frame_blocks = (np.arange(n) - block // 2) / hop
