@@ -2,10 +2,11 @@
 
 Run: ``.venv/bin/python benchmarks/bench_plan.py [--quick]``
 
-Synthetic scenes for all four microphone models, clean and reverberant+noisy (RT60 0.5 s,
-DRR +3 dB, SNR 10 dB). Every figure is read off the *layout* (box centres and areas), the way a
-viewer would judge the video, and printed next to the naive baseline (broadband GCC-PHAT
-position + RMS size, one object) run on the same audio:
+Synthetic scenes for all four microphone models, clean and reverberant+noisy (RT60 0.5 s, DRR +3
+dB, SNR 10 dB), plus an ORTF pair (time and level differences at once) that the analysis was
+never tuned on, and with ``--sofa`` a measured KEMAR head. Every figure is read off the *layout*
+(box centres and areas), the way a viewer would judge the video, and printed next to the naive
+baseline (broadband GCC-PHAT position + RMS size, one object) run on the same audio:
 
 * static side (left/centre/right of the mean box centre; sources 30–80° to a side or within
   ±5° of centre); for one-source scenes the *main* object (largest on average) is scored;
@@ -39,7 +40,14 @@ from scipy.stats import spearmanr
 
 from spa2v.audio.cues import CueParams, compute_cues
 from spa2v.audio.load import Audio
-from spa2v.audio.synth import MIC_MODELS, Scene, SceneSource, Trajectory, render_scene
+from spa2v.audio.synth import (
+    EXTRA_MIC_MODELS,
+    MIC_MODELS,
+    Scene,
+    SceneSource,
+    Trajectory,
+    render_scene,
+)
 from spa2v.evaluation.spatial import (
     centres_and_areas,
     motion_of_layout,
@@ -267,7 +275,8 @@ def main() -> None:
         from spa2v.audio.hrtf import load_sofa
 
         hrtf = load_sofa(args.sofa, sr=48_000)
-        mics = (*MIC_MODELS, "hrtf")
+        mics = (*mics, "hrtf")
+    mics = (*mics, *EXTRA_MIC_MODELS)  # last: the cells before keep their seeds
     cells = [(m, c, n, args.seed + 97 * k, hrtf) for k, (m, c) in
              enumerate((m, c) for m in mics for c in CONDITIONS)]  # fmt: skip
     print(f"## Layout accuracy: {n} scenes per family per cell, {DURATION:g} s each "
@@ -282,21 +291,25 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for cell in pool.map(run_cell, cells):
             ours, base = _summ(cell["res"]["cues"]), _summ(cell["res"]["naive"])
-            ok &= all(ours[k] >= v for k, v in targets.items())
+            if cell["mic"] in MIC_MODELS:  # the targets: the four models
+                ok &= all(ours[k] >= v for k, v in targets.items())
 
             def fmt(key: str, pct: bool = True, ours=ours, base=base) -> str:
                 if pct:
                     return f"{ours[key]:.0%} / {base[key]:.0%}"
                 return f"{ours[key]:.3f} / {base[key]:.3f}"
 
-            mic = "measured KEMAR (SOFA)" if cell["mic"] == "hrtf" else cell["mic"]
+            mic = {"hrtf": "measured KEMAR (SOFA)", "ortf": "ORTF (not tuned for)"}.get(
+                cell["mic"], cell["mic"]
+            )
             print(f"| {mic} | {cell['cond']} | {fmt('side')} | {fmt('motion')} | "
                   f"{fmt('trend')} | {fmt('rank', False)} | {fmt('count')} | "
                   f"{fmt('both_sides')} | {fmt('count3')} | {fmt('sides3')} | "
                   f"{fmt('known2')} | {fmt('known3')} |")  # fmt: skip
             sys.stdout.flush()
     print(f"\ntargets (side, motion, trend >= 95%; rank >= 0.9; 2-src count, sides >= 85%) "
-          f"in every cell: {'MET' if ok else 'NOT MET'} (3 sources: no target)")  # fmt: skip
+          f"in every cell of the four models: {'MET' if ok else 'NOT MET'} "
+          "(3 sources, ORTF and KEMAR: reported, no target)")  # fmt: skip
     bench_speed(repeats=5 if args.quick else 15)
 
 

@@ -182,10 +182,20 @@ def test_one_source_is_one_track(mic: str, preset: str) -> None:
 
 
 # ----------------------------------------------------------------- planner
-def test_static_source_is_placed_on_its_side() -> None:
+@pytest.mark.parametrize("mic", ["coincident", "ortf"])
+def test_static_source_is_placed_on_its_side(mic: str) -> None:
+    """Including an ORTF pair (time and level differences at once), which no threshold was
+    tuned on."""
     for preset, side in (("static-left", "left"), ("static-right", "right")):
-        _, vsl = _plan(render_preset(preset, duration_s=3.0, mic="coincident"))
+        _, vsl = _plan(render_preset(preset, duration_s=3.0, mic=mic))  # type: ignore[arg-type]
         assert side_of_layout(vsl, 0) == side
+
+
+def test_ortf_pair_carries_time_and_level_differences() -> None:
+    sheet = compute_cues(render_preset("static-left", duration_s=2.0, mic="ortf").audio, sr=48_000)
+    active = sheet.frames.activity > 0.5
+    assert np.median(sheet.frames.itd_ms[active]) > 0.2  # left leads (17 cm: up to 0.5 ms)
+    assert np.median(sheet.frames.ild_db[active]) > 3.0  # and is louder (cardioids at ±55°)
 
 
 @pytest.mark.parametrize(("preset", "trend"), [("approach", "approaching"), ("recede", "receding")])

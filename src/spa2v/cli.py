@@ -254,7 +254,9 @@ def synth(
     ] = "passby",
     mic: Annotated[
         str,
-        typer.Option(help="Microphone model: head, spaced, coincident, panned, hrtf (--sofa)."),
+        typer.Option(
+            help="Microphone model: head, spaced, coincident, panned, ortf, hrtf (--sofa)."
+        ),
     ] = "head",
     duration: Annotated[float, typer.Option(help="Length in seconds.")] = 6.0,
     sr: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 48_000,
@@ -272,7 +274,7 @@ def synth(
     ] = None,
 ) -> None:
     """Write a synthetic stereo scene with known source positions (for demos and tests)."""
-    from spa2v.audio.synth import MIC_MODELS, render_preset
+    from spa2v.audio.synth import EXTRA_MIC_MODELS, MIC_MODELS, render_preset
 
     with _user_errors():
         hrtf = None
@@ -282,8 +284,8 @@ def synth(
             from spa2v.audio.hrtf import load_sofa
 
             hrtf = load_sofa(sofa, sr=sr)
-        elif mic not in MIC_MODELS:
-            choices = ", ".join((*MIC_MODELS, "hrtf"))
+        elif mic not in (*MIC_MODELS, *EXTRA_MIC_MODELS):
+            choices = ", ".join((*MIC_MODELS, *EXTRA_MIC_MODELS, "hrtf"))
             raise ParameterError(f"--mic must be one of {choices}, got {mic!r}")
         scene = render_preset(
             preset,

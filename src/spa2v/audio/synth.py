@@ -1,7 +1,8 @@
 """Synthetic spatial scenes with ground truth, for tests, demos and benchmarks.
 
 Mono sources are synthesised procedurally (no files needed) and moved along trajectories of
-azimuth and distance, then rendered to two channels through one of four microphone models:
+azimuth and distance, then rendered to two channels through one of four microphone models, or
+one of two extra ones:
 
 ``head``
     A rigid spherical head (radius 8.75 cm): Woodworth time difference and the Brown–Duda
@@ -13,6 +14,10 @@ azimuth and distance, then rendered to two channels through one of four micropho
     An XY pair of cardioids at ±45°: level difference only, no time difference.
 ``panned``
     A constant-power (sin/cos) amplitude pan, as in a studio mix: level only.
+``ortf``
+    Two cardioids 17 cm apart angled ±55° (the French broadcasters' ORTF pair): time *and*
+    level differences, neither as large as the spaced pair's or the coincident pair's. Not a
+    benchmark target: it checks that the analysis was not tuned to the four models above.
 ``hrtf``
     A *measured* dummy head from a SOFA file (:mod:`spa2v.audio.hrtf`), to check the analysis
     on real ears rather than on the models above.
@@ -45,10 +50,15 @@ from spa2v.errors import ParameterError
 SPEED_OF_SOUND = 343.0
 HEAD_RADIUS_M = 0.0875
 SPACED_PAIR_M = 0.30
+#: Capsule spacing (m) and angle (degrees) of the ORTF pair.
+ORTF_SPACING_M = 0.17
+ORTF_ANGLE_DEG = 55.0
 MIC_MODELS = ("head", "spaced", "coincident", "panned")
+#: Models outside the benchmark targets (``hrtf`` also needs a SOFA file).
+EXTRA_MIC_MODELS = ("ortf",)
 SOURCE_KINDS = ("engine", "noise", "bursts", "chirps", "speech", "hum")
 
-MicModel = Literal["head", "spaced", "coincident", "panned", "hrtf"]
+MicModel = Literal["head", "spaced", "coincident", "panned", "ortf", "hrtf"]
 SourceKind = Literal["engine", "noise", "bursts", "chirps", "speech", "hum"]
 
 
@@ -363,7 +373,7 @@ def render_source(
         Source signal as emitted.
     trajectory : Trajectory
         Where the source is over time.
-    mic : {"head", "spaced", "coincident", "panned", "hrtf"}
+    mic : {"head", "spaced", "coincident", "panned", "ortf", "hrtf"}
         Microphone model (see module docstring); ``"hrtf"`` uses ``hrtf``.
     sr : int
         Sample rate in Hz.
@@ -391,6 +401,15 @@ def render_source(
         r_r = np.maximum(np.hypot(x + half, y), 0.3)
         left = _delayed(src, r_l / SPEED_OF_SOUND * sr) / r_l
         right = _delayed(src, r_r / SPEED_OF_SOUND * sr) / r_r
+    elif mic == "ortf":
+        half = ORTF_SPACING_M / 2
+        aim = np.radians(ORTF_ANGLE_DEG)
+        r_l = np.maximum(np.hypot(x - half, y), 0.3)
+        r_r = np.maximum(np.hypot(x + half, y), 0.3)
+        g_l = 0.5 * (1 + np.cos(az - aim))
+        g_r = 0.5 * (1 + np.cos(az + aim))
+        left = _delayed(src, r_l / SPEED_OF_SOUND * sr) / r_l * g_l
+        right = _delayed(src, r_r / SPEED_OF_SOUND * sr) / r_r * g_r
     elif mic == "head":
         itd = _woodworth_itd_s(az) * sr
         left = _delayed(src, base_delay - itd / 2) * gain
@@ -417,7 +436,14 @@ def render_source(
 
 
 #: Inter-channel coherence of the diffuse reverberant field for each microphone model.
-_REVERB_COHERENCE = {"head": 0.3, "spaced": 0.1, "coincident": 0.8, "panned": 0.4, "hrtf": 0.3}
+_REVERB_COHERENCE = {
+    "head": 0.3,
+    "spaced": 0.1,
+    "coincident": 0.8,
+    "panned": 0.4,
+    "ortf": 0.3,
+    "hrtf": 0.3,
+}
 
 
 def _reverb_tails(
@@ -536,7 +562,7 @@ def render_scene(
         The sources.
     duration_s : float
         Length of the recording in seconds.
-    mic : {"head", "spaced", "coincident", "panned"}
+    mic : {"head", "spaced", "coincident", "panned", "ortf", "hrtf"}
         Microphone model.
     sr : int
         Sample rate in Hz.
@@ -565,8 +591,9 @@ def render_scene(
     sr = check_sample_rate(sr)
     if not sources:
         raise ParameterError("a scene needs at least one source")
-    if mic not in MIC_MODELS and not (mic == "hrtf" and hrtf is not None):
-        raise ParameterError(f"unknown microphone model {mic!r}; choose from {MIC_MODELS}")
+    if mic not in (*MIC_MODELS, *EXTRA_MIC_MODELS) and not (mic == "hrtf" and hrtf is not None):
+        choices = ", ".join((*MIC_MODELS, *EXTRA_MIC_MODELS, "hrtf"))
+        raise ParameterError(f"unknown microphone model {mic!r}; choose from {choices}")
     if not (0.05 <= duration_s <= 3600):
         raise ParameterError("duration_s must be within 0.05 s … 1 h")
     if rt60_s is not None and not (0.05 <= rt60_s <= 10):
