@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test lint bench bench-long bench-kemar kemar clean
+.PHONY: demo test lint bench bench-long bench-kemar bench-sounds kemar sounds clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,19 @@ $(KEMAR):
 bench-kemar: $(VENV)/.installed-dev $(KEMAR)
 	$(BIN)/python benchmarks/bench_cues.py --skip-speed --sofa $(KEMAR)
 	$(BIN)/python benchmarks/bench_plan.py --sofa $(KEMAR)
+
+## sounds: recorded sounds for bench_plan --sounds: the example sounds (car door, boom, punch,
+## whoosh, music...) that ship in pygame's wheel on PyPI, extracted (pygame is not installed)
+SOUNDS := .cache/sounds/.done
+sounds: $(SOUNDS)
+$(SOUNDS): $(VENV)/.installed
+	mkdir -p .cache/sounds
+	$(BIN)/pip download --no-deps --only-binary=:all: -d .cache pygame==2.6.1
+	$(BIN)/python -c "import glob, os, zipfile; z = zipfile.ZipFile(sorted(glob.glob('.cache/pygame-2.6.1-*.whl'))[0]); [open(os.path.join('.cache/sounds', os.path.basename(n)), 'wb').write(z.read(n)) for n in z.namelist() if n.startswith('pygame/examples/data/') and n.endswith('.wav')]"
+	touch $@
+
+bench-sounds: $(VENV)/.installed-dev $(KEMAR) $(SOUNDS)
+	$(BIN)/python benchmarks/bench_plan.py --sofa $(KEMAR) --sounds .cache/sounds
 
 bench-long: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_long.py

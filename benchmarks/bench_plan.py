@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -79,19 +80,29 @@ def _true_az(scene: Scene, k: int, times: np.ndarray) -> np.ndarray:
     return np.interp(times, scene.truth.times_s, src.azimuth_deg)
 
 
-def scenes(mic: str, cond_name: str, n: int, seed: int, hrtf=None):
+def scenes(mic: str, cond_name: str, n: int, seed: int, hrtf=None, sounds=None):
     """Yield ``(family, scene, truth)`` for every scene of one cell, in a fixed order.
 
     ``truth`` is the expected side (static), direction (moving) or trend (approach/recede);
-    ``None`` for two-source scenes (left source first).
+    ``None`` for two-source scenes (left source first). With ``sounds`` (a list of
+    ``(name, mono signal, sample rate)``) every source plays one of those recordings, in turn,
+    instead of a synthesised kind; positions and levels stay the same.
     """
     cond = CONDITIONS[cond_name]
     rng = np.random.default_rng(seed)
     i = 0
+    turn = 0
 
     def scene(sources: list[SceneSource]) -> Scene:
-        nonlocal i
+        nonlocal i, turn
         extra = {"hrtf": hrtf} if mic == "hrtf" else {}
+        if sounds:
+            recorded = []
+            for src in sources:
+                name, signal, signal_sr = sounds[turn % len(sounds)]
+                turn += 1
+                recorded.append(replace(src, label=name, signal=signal, signal_sr=signal_sr))
+            sources = recorded
         i += 1
         return render_scene(
             sources, duration_s=DURATION, mic=mic, seed=seed + i - 1, **cond, **extra
@@ -157,7 +168,7 @@ def scenes(mic: str, cond_name: str, n: int, seed: int, hrtf=None):
 
 def run_cell(args: tuple) -> dict:
     """All scene families for one microphone model and condition."""
-    mic, cond_name, n, seed, hrtf = args
+    mic, cond_name, n, seed, hrtf, sounds = args
     res: dict[str, dict[str, list]] = {p: {} for p in PLANNERS}
 
     def add(planner: str, key: str, value) -> None:
@@ -169,7 +180,7 @@ def run_cell(args: tuple) -> dict:
         add(planner, "rank_true", list(_true_az(sc, 0, t)))
         add(planner, "rank_x", list(x))
 
-    for family, sc, truth in scenes(mic, cond_name, n, seed, hrtf):
+    for family, sc, truth in scenes(mic, cond_name, n, seed, hrtf, sounds):
         for p, vsl in _plan(sc).items():
             if family == "static":
                 main = _main_object(vsl)
@@ -267,7 +278,13 @@ def main() -> None:
     parser.add_argument(
         "--sofa", help="also render through this measured HRTF (SOFA file; make kemar)"
     )
+    parser.add_argument(
+        "--sounds",
+        help="folder of recorded sounds (make sounds): the same scenes again with these as "
+        "the sources, in a second table",
+    )
     args = parser.parse_args()
+    sounds = _load_sounds(args.sounds) if args.sounds else None
     n = 8 if args.quick else 24
     hrtf = None
     mics = MIC_MODELS
@@ -277,10 +294,46 @@ def main() -> None:
         hrtf = load_sofa(args.sofa, sr=48_000)
         mics = (*mics, "hrtf")
     mics = (*mics, *EXTRA_MIC_MODELS)  # last: the cells before keep their seeds
-    cells = [(m, c, n, args.seed + 97 * k, hrtf) for k, (m, c) in
+    cells = [(m, c, n, args.seed + 97 * k, hrtf, None) for k, (m, c) in
              enumerate((m, c) for m in mics for c in CONDITIONS)]  # fmt: skip
-    print(f"## Layout accuracy: {n} scenes per family per cell, {DURATION:g} s each "
-          "(cue planner / naive baseline)\n")  # fmt: skip
+    ok = _table(cells, f"## Layout accuracy: {n} scenes per family per cell, {DURATION:g} s "
+                "each (cue planner / naive baseline)", args.workers)  # fmt: skip
+    print(f"\ntargets (side, motion, trend >= 95%; rank >= 0.9; 2-src count, sides >= 85%) "
+          f"in every cell of the four models: {'MET' if ok else 'NOT MET'} "
+          "(3 sources, ORTF and KEMAR: reported, no target)")  # fmt: skip
+    if sounds:
+        names = ", ".join(name for name, _, _ in sounds)
+        _table([(*cell[:5], sounds) for cell in cells],
+               f"\n## The same scenes with recorded sounds as sources ({names})",
+               args.workers)  # fmt: skip
+    bench_speed(repeats=5 if args.quick else 15)
+
+
+def _load_sounds(folder: str) -> list[tuple[str, np.ndarray, int]]:
+    """Every audio file in ``folder`` (mono mix), longest first."""
+    import warnings
+    from pathlib import Path
+
+    from spa2v.audio.load import load_audio
+
+    out = []
+    for path in sorted(Path(folder).iterdir()):
+        if path.suffix.lower() not in (".wav", ".flac", ".ogg", ".mp3"):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mono is what we want here
+            audio = load_audio(path, sr=None)
+        mono = audio.samples.mean(axis=0)
+        if mono.size >= 0.2 * audio.sr:
+            out.append((path.stem, mono, audio.sr))
+    if not out:
+        raise SystemExit(f"no usable sounds (>= 0.2 s) in {folder}")
+    return sorted(out, key=lambda s: -s[1].size)
+
+
+def _table(cells: list[tuple], title: str, workers: int) -> bool:
+    """Run the cells and print their table; True when the four models meet the targets."""
+    print(title + "\n")
     print("| microphones | condition | static side | motion dir. | approach/recede "
           "| rank corr. | 2-src count | 2-src sides | 3-src count | 3-src sides "
           "| 2-src sides, count given | 3-src sides, count given |")  # fmt: skip
@@ -288,7 +341,7 @@ def main() -> None:
     targets = {"side": 0.95, "motion": 0.95, "trend": 0.95, "rank": 0.9, "count": 0.85,
                "both_sides": 0.85}  # fmt: skip
     ok = True
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         for cell in pool.map(run_cell, cells):
             ours, base = _summ(cell["res"]["cues"]), _summ(cell["res"]["naive"])
             if cell["mic"] in MIC_MODELS:  # the issue's targets: the four models
@@ -307,10 +360,7 @@ def main() -> None:
                   f"{fmt('both_sides')} | {fmt('count3')} | {fmt('sides3')} | "
                   f"{fmt('known2')} | {fmt('known3')} |")  # fmt: skip
             sys.stdout.flush()
-    print(f"\ntargets (side, motion, trend >= 95%; rank >= 0.9; 2-src count, sides >= 85%) "
-          f"in every cell of the four models: {'MET' if ok else 'NOT MET'} "
-          "(3 sources, ORTF and KEMAR: reported, no target)")  # fmt: skip
-    bench_speed(repeats=5 if args.quick else 15)
+    return ok
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -280,6 +280,36 @@ def make_source(kind: SourceKind, duration_s: float, *, sr: int, seed: int = 0) 
     return y / (rms + 1e-12)
 
 
+def fit_signal(signal: np.ndarray, signal_sr: int, n: int, sr: int) -> np.ndarray:
+    """A recorded mono signal at ``sr``, looped or cut to ``n`` samples, unit RMS where active.
+
+    Parameters
+    ----------
+    signal : np.ndarray [shape=(samples,)]
+        The recording (mono).
+    signal_sr : int
+        Its sample rate.
+    n : int
+        Samples wanted.
+    sr : int
+        Sample rate wanted.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float64]
+    """
+    import soxr
+
+    y = np.asarray(signal, dtype=np.float64).ravel()
+    if y.size == 0 or not np.all(np.isfinite(y)) or not np.any(y):
+        raise ParameterError("a recorded source signal must be finite, non-empty and not silent")
+    if signal_sr != sr:
+        y = soxr.resample(y, signal_sr, sr)
+    y = np.tile(y, -(-n // y.size))[:n]
+    active = np.abs(y) > 1e-3 * np.max(np.abs(y))
+    return y / math.sqrt(float(np.mean(y[active] ** 2)))
+
+
 # --------------------------------------------------------------------------- rendering
 def _delayed(src: np.ndarray, delay_samples: np.ndarray) -> np.ndarray:
     """Read ``src`` through a variable delay line (linear interpolation; silence before 0)."""
@@ -501,6 +531,10 @@ class SceneSource:
     kind: SourceKind
     trajectory: Trajectory
     level_db: float = 0.0
+    #: A recorded mono signal to use instead of synthesising ``kind`` (looped or cut to the
+    #: scene's length), and its sample rate (None = the scene's).
+    signal: np.ndarray | None = field(default=None, repr=False, compare=False)
+    signal_sr: int | None = None
 
 
 @dataclass(frozen=True)
@@ -603,7 +637,10 @@ def render_scene(
     mix = np.zeros((2, n))
     excitation = np.zeros(n)
     for i, s in enumerate(sources):
-        sig = make_source(s.kind, duration_s, sr=sr, seed=seed * 1000 + i)
+        if s.signal is None:
+            sig = make_source(s.kind, duration_s, sr=sr, seed=seed * 1000 + i)
+        else:
+            sig = fit_signal(s.signal, s.signal_sr or sr, n, sr)
         sig *= 10 ** (s.level_db / 20)
         direct, emitted = render_source(sig, s.trajectory, mic=mic, sr=sr, hrtf=hrtf)
         mix += direct
