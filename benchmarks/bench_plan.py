@@ -62,6 +62,8 @@ PLANNERS = ("cues", "naive")
 STEADY = ("engine", "noise", "hum", "speech")
 ALL_KINDS = ("engine", "noise", "bursts", "chirps", "speech", "hum")
 DURATION = 4.0
+#: Multi-source families and the sides their objects must show, left to right.
+EXPECTED_SIDES = {"two": ["left", "right"], "three": ["left", "centre", "right"]}
 
 
 def _main_object(vsl) -> int:
@@ -193,22 +195,22 @@ def run_cell(args: tuple) -> dict:
             elif family == "trend":
                 add(p, "trend", trend_of_layout(vsl, _main_object(vsl)) == truth)
             else:
-                m = 2 if family == "two" else 3
-                expected = ["left", "right"] if m == 2 else ["left", "centre", "right"]
-                count_ok = len(vsl.objects) == m
+                expected = EXPECTED_SIDES[family]
+                count_ok = len(vsl.objects) == len(expected)
                 sides = [side_of_layout(vsl, o.id) for o in vsl.objects]
-                add(p, "count" if m == 2 else "count3", count_ok)
-                add(p, "both_sides" if m == 2 else "sides3", count_ok and sides == expected)
-        if family in ("two", "three"):
+                add(p, "count" if family == "two" else "count3", count_ok)
+                add(p, "both_sides" if family == "two" else "sides3",
+                    count_ok and sides == expected)  # fmt: skip
+        if family in EXPECTED_SIDES:
             # the user names the sources (one label each), so their number is known
-            m = 2 if family == "two" else 3
-            expected = ["left", "right"] if m == 2 else ["left", "centre", "right"]
-            known = compute_cues(sc.audio, sr=sc.sr, params=CueParams(n_sources=m))
+            expected = EXPECTED_SIDES[family]
+            params = CueParams(n_sources=len(expected))
+            known = compute_cues(sc.audio, sr=sc.sr, params=params)
+            audio = Audio(sc.audio, sc.sr, 2)
             for p in PLANNERS:
-                audio = Audio(sc.audio, sc.sr, 2)
                 vsl = get_planner(p).plan(known, audio, PlanOptions())
                 sides = [side_of_layout(vsl, o.id) for o in vsl.objects]
-                add(p, f"known{m}", sides == expected)
+                add(p, f"known{len(expected)}", sides == expected)
     return {"mic": mic, "cond": cond_name, "res": res}
 
 

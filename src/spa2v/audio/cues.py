@@ -171,11 +171,11 @@ class CueSummary(BaseModel):
         description="Direction of the azimuth change from start to end (threshold 20°)."
     )
     loudness_trend: Literal["rising", "falling", "steady"] = Field(
-        description="Sign of the loudness change from the first to the last third (±3 dB)."
+        description="Sign of loudness_change_db (±3 dB)."
     )
     loudness_change_db: float = Field(
-        description="Typical (80th-percentile) loudness of the last third of the sounding "
-        "frames minus the first, dB."
+        description="Typical (80th-percentile) loudness of the last third of the active frames "
+        "minus the first, dB."
     )
     pitch_change_st: float = Field(
         description="Voiced pitch of last third minus first third, in semitones."

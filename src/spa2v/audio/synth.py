@@ -274,7 +274,11 @@ def make_source(kind: SourceKind, duration_s: float, *, sr: int, seed: int = 0) 
     n = int(round(duration_s * sr))
     if n <= 0:
         raise ParameterError("duration_s must be positive")
-    y = _SOURCES[kind](n, sr, np.random.default_rng(seed))
+    return _unit_rms(_SOURCES[kind](n, sr, np.random.default_rng(seed)))
+
+
+def _unit_rms(y: np.ndarray) -> np.ndarray:
+    """``y`` scaled to unit RMS over its active parts (pauses do not count)."""
     active = np.abs(y) > 1e-3 * (np.max(np.abs(y)) + 1e-12)
     rms = math.sqrt(float(np.mean(y[active] ** 2))) if active.any() else 1.0
     return y / (rms + 1e-12)
@@ -305,9 +309,7 @@ def fit_signal(signal: np.ndarray, signal_sr: int, n: int, sr: int) -> np.ndarra
         raise ParameterError("a recorded source signal must be finite, non-empty and not silent")
     if signal_sr != sr:
         y = soxr.resample(y, signal_sr, sr)
-    y = np.tile(y, -(-n // y.size))[:n]
-    active = np.abs(y) > 1e-3 * np.max(np.abs(y))
-    return y / math.sqrt(float(np.mean(y[active] ** 2)))
+    return _unit_rms(np.tile(y, -(-n // y.size))[:n])
 
 
 # --------------------------------------------------------------------------- rendering

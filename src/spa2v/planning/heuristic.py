@@ -48,7 +48,8 @@ def _audible(loud: np.ndarray, hop_s: float, activity: np.ndarray) -> np.ndarray
     width = max(1, int(round(2.0 / hop_s)))
     local_top = maximum_filter1d(loud, width, mode="nearest")
     sounding = (loud > local_top - 10.0) & (loud > loud.max() - 35.0)
-    return sounding & (activity > 0.5) if (sounding & (activity > 0.5)).any() else sounding
+    active = sounding & (activity > 0.5)
+    return active if active.any() else sounding
 
 
 def _window_azimuth(
