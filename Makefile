@@ -19,12 +19,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-## demo: set up, synthesize a stereo scene, and run the main job on it
+## demo: set up, synthesize a stereo scene, and run the main job on it (audio -> video)
 demo: $(VENV)/.installed
 	$(BIN)/spa2v synth $(OUT)/demo.wav --preset duet --duration 6 --truth $(OUT)/demo.truth.json
-	$(BIN)/spa2v cues $(OUT)/demo.wav -o $(OUT)/cues.json --plot $(OUT)/cues.png
-	$(BIN)/spa2v plan $(OUT)/demo.wav -o $(OUT)/layout.json --label cow --label helicopter
-	@echo "demo written to $(OUT)/: demo.wav, cues.json, cues.png, layout.json"
+	$(BIN)/spa2v run $(OUT)/demo.wav -o $(OUT)/run --force --overlay --label cow --label helicopter
+	@echo "demo video: $(OUT)/run/video.mp4 (with boxes: $(OUT)/run/video_overlay.mp4)"
 
 ## test: set up with the dev extras, lint, and run the test suite
 test: $(VENV)/.installed-dev
@@ -39,6 +38,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_cues.py
 	$(BIN)/python benchmarks/bench_plan.py
+	$(BIN)/python benchmarks/bench_render.py
 
 ## kemar: fetch the MIT KEMAR measured HRTF (Debian libmysofa1) for the benchmarks' --sofa
 KEMAR := .cache/kemar/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa

@@ -15,7 +15,8 @@ from spa2v.audio.cues import analyze_file
 
 def test_import_does_not_pull_in_torch_or_plotting() -> None:
     code = (
-        "import sys, spa2v, spa2v.cli, spa2v.audio.cues, spa2v.audio.synth; "
+        "import sys, spa2v, spa2v.cli, spa2v.audio.cues, spa2v.audio.synth, spa2v.api, "
+        "spa2v.generation.render, spa2v.generation.animatic, spa2v.media.video; "
         "bad = [m for m in ('torch', 'diffusers', 'transformers', 'matplotlib') "
         "if m in sys.modules]; print(bad)"
     )
@@ -51,3 +52,32 @@ def test_memory_does_not_grow_with_duration(tmp_path: Path) -> None:
     # the per-frame results grow (~0.5 kB per 20 ms frame); the audio never sits in memory
     assert peak_long < peak_short + 12.0, (peak_short, peak_long)
     assert peak_long < 80.0
+
+
+def _render_peak_mb(tmp_path: Path, seconds: float) -> float:
+    from spa2v.generation.render import render_video
+    from spa2v.layout.vsl import VSL
+
+    layout = VSL(
+        duration=seconds,
+        width=160,
+        height=96,
+        caption="A dog runs across a field.",
+        objects=[{"id": 0, "name": "dog"}],
+        keyframes=[
+            {"time": 0.0, "boxes": [{"id": 0, "box": [0.0, 0.4, 0.3, 0.9]}]},
+            {"time": seconds, "boxes": [{"id": 0, "box": [0.7, 0.4, 1.0, 0.9]}]},
+        ],
+    )
+    tracemalloc.start()
+    try:
+        render_video(layout, tmp_path / f"v{seconds:g}.mp4", fps=24)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def test_render_memory_does_not_grow_with_duration(tmp_path: Path) -> None:
+    # frames are streamed to the encoder: 5x the frames (each 46 kB) must not cost 5x memory
+    short, long = _render_peak_mb(tmp_path, 3.0), _render_peak_mb(tmp_path, 15.0)
+    assert long < short + 2.0, (short, long)

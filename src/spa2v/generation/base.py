@@ -1,0 +1,104 @@
+"""The generator interface: a layout (and the sound) in, RGB frames out.
+
+A generator is chosen by name (``--generator animatic``). It receives a
+:class:`RenderRequest` — the layout, the frame size and rate, a seed and, when the audio is
+known, per-object :class:`~spa2v.generation.sound.SoundTraces` — and yields
+``(height, width, 3)`` uint8 RGB frames one at a time, so that callers can stream them to the
+encoder without holding the video in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from spa2v.errors import ParameterError
+from spa2v.media.video import check_fps, check_video_size, frame_count
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from spa2v.generation.sound import SoundTraces
+    from spa2v.layout.vsl import VSL
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What to render.
+
+    Attributes
+    ----------
+    layout : VSL
+        The layout to follow.
+    fps : float
+        Frame rate.
+    width, height : int or None
+        Frame size in pixels; None uses the layout's.
+    seed : int
+        Seed of every random choice the generator makes (same seed, same video).
+    sound : SoundTraces or None
+        Loudness and onsets of each object over the frames, when the audio is known.
+    """
+
+    layout: VSL
+    fps: float = 24.0
+    width: int | None = None
+    height: int | None = None
+    seed: int = 0
+    sound: SoundTraces | None = None
+
+    def __post_init__(self) -> None:
+        check_fps(self.fps)
+        check_video_size(*self.size)
+        if self.sound is not None and self.sound.n_frames != self.n_frames:
+            raise ParameterError("sound traces do not match the number of frames")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+        return (self.width or self.layout.width, self.height or self.layout.height)
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames: the layout's duration at :attr:`fps`."""
+        return frame_count(self.layout.duration, self.fps)
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Renders a layout into frames."""
+
+    #: Name used on the command line.
+    name: str
+
+    def frames(self, request: RenderRequest) -> Iterator[np.ndarray]:
+        """Yield ``request.n_frames`` frames of shape ``(height, width, 3)``, uint8 RGB."""
+        ...
+
+
+def _animatic() -> Generator:
+    from spa2v.generation.animatic import AnimaticGenerator
+
+    return AnimaticGenerator()
+
+
+#: Generators by name; each entry builds one on demand (so optional extras load lazily).
+GENERATORS: dict[str, Callable[[], Generator]] = {"animatic": _animatic}
+
+
+def get_generator(name: str) -> Generator:
+    """The generator called ``name``.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name (the message lists the known ones).
+    """
+    try:
+        factory = GENERATORS[name]
+    except KeyError:
+        raise ParameterError(
+            f"unknown generator {name!r}; choose one of: {', '.join(sorted(GENERATORS))}"
+        ) from None
+    return factory()

@@ -1,0 +1,130 @@
+"""Render a layout to MP4: generator frames → (overlay) → H.264, with the audio muxed in."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from spa2v.audio.cues import CueSheet
+from spa2v.generation.base import RenderRequest, get_generator
+from spa2v.layout.vsl import VSL
+
+Progress = Callable[[float, float | None], None]
+
+
+def render_video(
+    layout: VSL,
+    output: str | Path,
+    *,
+    audio: str | Path | None = None,
+    cue_sheet: CueSheet | None = None,
+    channels: tuple[int, int] | None = None,
+    generator: str = "animatic",
+    fps: float = 24.0,
+    width: int | None = None,
+    height: int | None = None,
+    seed: int = 0,
+    overlay: bool = False,
+    overlay_output: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Render ``layout`` into an MP4 file, with the audio of ``audio`` when given.
+
+    Parameters
+    ----------
+    layout : VSL
+        The layout.
+    output : str or Path
+        MP4 file to write (atomically: an existing file is replaced only on success).
+    audio : str or Path or None
+        Recording to mux in (AAC stereo, 48 kHz) and to drive the sound cues; the video lasts
+        as long as the layout, the audio is trimmed or padded with silence to match.
+    cue_sheet : CueSheet or None
+        Cues of ``audio`` if already measured (they are measured otherwise).
+    channels : (int, int) or None
+        Left and right channel of a many-channel ``audio``.
+    generator : str
+        Generator name (``"animatic"``).
+    fps : float
+        Frame rate.
+    width, height : int or None
+        Frame size; None uses the layout's.
+    seed : int
+        Seed of the generator's random choices.
+    overlay : bool
+        Draw boxes, ids and the frame caption on ``output``.
+    overlay_output : str or Path or None
+        Also write a second video with the overlay here (the frames are generated once).
+    progress : callable or None
+        Called with ``(frames done, total frames)``.
+
+    Returns
+    -------
+    Path
+        ``output``.
+    """
+    import numpy as np
+
+    from spa2v.audio.cues import analyze_file
+    from spa2v.audio.load import open_audio
+    from spa2v.generation.overlay import Overlay
+    from spa2v.generation.sound import sound_traces
+    from spa2v.media.video import AUDIO_SR, VideoWriter
+
+    gen = get_generator(generator)
+    request = RenderRequest(layout=layout, fps=fps, width=width, height=height, seed=seed)
+    n = request.n_frames
+    if audio is not None:
+        if cue_sheet is None:
+            cue_sheet = analyze_file(audio, channels=channels)
+        if abs(cue_sheet.duration_s - layout.duration) > max(0.5, 1.0 / fps):
+            warnings.warn(
+                f"the layout lasts {layout.duration:.2f} s and the audio "
+                f"{cue_sheet.duration_s:.2f} s; the video follows the layout",
+                UserWarning,
+                stacklevel=2,
+            )
+        traces = sound_traces(layout, cue_sheet, layout.frame_times(n))
+        request = RenderRequest(
+            layout=layout, fps=fps, width=width, height=height, seed=seed, sound=traces
+        )
+    w, h = request.size
+    marks = Overlay(layout, n) if (overlay or overlay_output is not None) else None
+    outputs = [(Path(output), overlay)]
+    if overlay_output is not None:
+        outputs.append((Path(overlay_output), True))
+    with ExitStack() as stack:
+        writers = []
+        for path, with_marks in outputs:
+            sound = None
+            if audio is not None:
+                stream = stack.enter_context(
+                    _quiet(lambda: open_audio(audio, sr=AUDIO_SR, channels=channels, block_s=0.5))
+                )
+                sound = iter(stream)
+            writer = stack.enter_context(VideoWriter(path, width=w, height=h, fps=fps, audio=sound))
+            writers.append((writer, with_marks))
+        done = 0
+        for i, frame in enumerate(gen.frames(request)):
+            if frame.shape != (h, w, 3) or frame.dtype != np.uint8:
+                raise RuntimeError(
+                    f"generator {generator!r} produced a {frame.shape} {frame.dtype} frame"
+                )
+            marked = marks.draw(frame, i) if marks is not None else None
+            for writer, with_marks in writers:
+                writer.write(marked if with_marks else frame)
+            done = i + 1
+            if progress is not None:
+                progress(done, n)
+        if done != n:
+            raise RuntimeError(f"generator {generator!r} produced {done} of {n} frames")
+    return Path(output)
+
+
+def _quiet(opener):
+    """Open without repeating the mono warning already given by the cue analysis."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return opener()
