@@ -216,6 +216,8 @@ def test_generator_registry() -> None:
 
 
 def test_request_checks() -> None:
+    odd = PAIR.model_copy(update={"width": 513, "height": 321})
+    assert RenderRequest(layout=odd).size == (512, 320)
     with pytest.raises(ParameterError, match="even"):
         RenderRequest(layout=PAIR, width=511)
     with pytest.raises(ParameterError, match="frame rate"):

@@ -56,8 +56,15 @@ class RenderRequest:
 
     @property
     def size(self) -> tuple[int, int]:
-        """``(width, height)`` in pixels."""
-        return (self.width or self.layout.width, self.height or self.layout.height)
+        """``(width, height)`` in pixels; the layout's size is rounded down to even numbers.
+
+        Boxes are normalised, so a layout planned for 513×321 renders as 512×320 (H.264 in
+        yuv420p needs even sizes); sizes given explicitly must be even already.
+        """
+        return (
+            self.width or max(16, self.layout.width // 2 * 2),
+            self.height or max(16, self.layout.height // 2 * 2),
+        )
 
     @property
     def n_frames(self) -> int:
