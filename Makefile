@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test lint bench bench-long bench-kemar bench-sounds kemar sounds clean
+.PHONY: demo test lint bench bench-long bench-kemar bench-sounds kemar sounds bank clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_cues.py
 	$(BIN)/python benchmarks/bench_plan.py
 	$(BIN)/python benchmarks/bench_render.py
+	$(BIN)/python benchmarks/bench_llm.py
 
 ## kemar: fetch the MIT KEMAR measured HRTF (Debian libmysofa1) for the benchmarks' --sofa
 KEMAR := .cache/kemar/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa
@@ -64,6 +65,10 @@ $(SOUNDS): $(VENV)/.installed
 
 bench-sounds: $(VENV)/.installed-dev $(KEMAR) $(SOUNDS)
 	$(BIN)/python benchmarks/bench_plan.py --sofa $(KEMAR) --sounds .cache/sounds
+
+## bank: rebuild the in-context example bank shipped with the LLM planners (deterministic)
+bank: $(VENV)/.installed
+	$(BIN)/python -c "from spa2v.planning.llm.examples import build_bank, write_bank; write_bank(build_bank(6, seed=0), 'src/spa2v/planning/llm/bank.jsonl')"
 
 bench-long: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_long.py

@@ -271,7 +271,7 @@ def test_naive_baseline_needs_audio_and_gives_one_object() -> None:
         get_planner("naive").plan(cues, None, PlanOptions())
     vsl = get_planner("naive").plan(cues, Audio(scene.audio, scene.sr, 2), PlanOptions())
     assert len(vsl.objects) == 1
-    assert planner_names() == ["cues", "naive"]
+    assert planner_names() == ["cues", "gemini", "naive", "openai"]
     with pytest.raises(ParameterError, match="unknown planner"):
         get_planner("oracle")
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 import time
@@ -21,6 +22,7 @@ from spa2v.audio.load import load_audio
 from spa2v.errors import ParameterError
 from spa2v.layout.vsl import VSL
 from spa2v.planning import PlanOptions, get_planner
+from spa2v.planning.llm.planner import LLMSettings
 
 
 def plan(
@@ -37,6 +39,7 @@ def plan(
     sr: int | None = 48_000,
     channels: tuple[int, int] | None = None,
     cue_sheet: CueSheet | None = None,
+    llm: LLMSettings | None = None,
 ) -> VSL:
     """Plan a Video Scene Layout for a recording.
 
@@ -60,12 +63,16 @@ def plan(
     width, height : int
         Video size in pixels recorded in the layout.
     planner : str
-        ``"cues"`` (default, offline) or ``"naive"`` (baseline).
+        ``"cues"`` (default, offline), ``"naive"`` (baseline), ``"gemini"`` or ``"openai"``
+        (language models given the measured cues; ``pip install 'spa2v[llm]'`` and an API key
+        in the environment).
     sr, channels
         As for :func:`spa2v.audio.cues.analyze_file` (``spa2v.cues``).
     cue_sheet : CueSheet or None
         Reuse an already measured cue sheet (measured with ``known_sources(labels, sources)``
         for the same effect).
+    llm : LLMSettings or None
+        Settings of the LLM planners (model, server, examples, cue lock, cache…).
 
     Returns
     -------
@@ -84,14 +91,16 @@ def plan(
         width=width,
         height=height,
     )
-    chosen = get_planner(planner)
+    chosen = get_planner(planner, llm)
     n_known = known_sources(labels, sources)
     if cue_sheet is None:
         params = CueParams(n_sources=n_known)
         sheet = cues(audio, sr=sr, channels=channels, params=params)
     else:
         sheet = cue_sheet
-    samples = load_audio(audio, sr=sr, channels=channels) if chosen.needs_audio else None
+    # a planner that attaches the audio gets it only while it is short enough to attach
+    wanted = chosen.needs_audio and sheet.duration_s <= getattr(chosen, "max_audio_s", math.inf)
+    samples = load_audio(audio, sr=sr, channels=channels) if wanted else None
     return chosen.plan(sheet, samples, options)
 
 
@@ -240,6 +249,7 @@ def run(
     force: bool = False,
     sr: int | None = 48_000,
     channels: tuple[int, int] | None = None,
+    llm: LLMSettings | None = None,
     progress: StageProgress | None = None,
 ) -> RunResult:
     """The whole job: recording → cues → layout → video, all written to ``outdir``.
@@ -255,7 +265,7 @@ def run(
     outdir : str or Path
         Output folder; created if missing. A folder that is not empty is refused unless
         ``force`` (then the files above are replaced, others are left alone).
-    labels, sources, planner, keyframes, keyframe_rate, fov_deg, width, height, sr, channels
+    labels, sources, planner, keyframes, keyframe_rate, fov_deg, width, height, sr, channels, llm
         As for :func:`plan`.
     generator, fps, seed
         As for :func:`render`.
@@ -292,7 +302,9 @@ def run(
     check_fps(fps)
     check_video_size(width, height)
     get_generator(generator)
-    get_planner(planner)
+    chosen = get_planner(planner, llm)
+    if hasattr(chosen, "backend"):
+        chosen.backend()  # a missing SDK or API key is reported before any work
     PlanOptions(
         labels=tuple(labels),
         keyframes=keyframes,
@@ -340,6 +352,7 @@ def run(
         sr=sr,
         channels=channels,
         cue_sheet=sheet,
+        llm=llm,
     )
     layout.save(files["layout"])
     timings["plan"] = time.perf_counter() - t0
@@ -390,6 +403,7 @@ def run(
             "channels": list(channels) if channels else None,
         },
         "outputs": {k: p.name for k, p in files.items()},
+        "planning": (layout.model_extra or {}).get("planning", {"path": planner}),
         "objects": [o.name for o in layout.objects],
         "caption": layout.caption,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
@@ -411,4 +425,13 @@ def _versions() -> dict[str, Any]:
     return out
 
 
-__all__ = ["RunResult", "cues", "known_sources", "plan", "render", "run"]
+__all__ = [
+    "LLMSettings",
+    "RunResult",
+    "cues",
+    "get_planner",
+    "known_sources",
+    "plan",
+    "render",
+    "run",
+]

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -55,6 +56,90 @@ SourcesOpt = Annotated[
     ),
 ]
 
+PlannerOpt = Annotated[
+    str,
+    typer.Option(
+        help="cues (offline, default), naive (baseline), gemini or openai (language models "
+        "given the measured cues; pip install 'spa2v[llm]')."
+    ),
+]
+_LLM = "LLM planners (gemini, openai)"
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Model name (gemini-2.0-flash, gpt-4o-mini by default).", rich_help_panel=_LLM
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Server URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio) "
+        "or a proxy; default OPENAI_BASE_URL or the provider's.",
+        rich_help_panel=_LLM,
+    ),
+]
+TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.", rich_help_panel=_LLM)]
+LLMSeedOpt = Annotated[
+    int | None,
+    typer.Option(help="Sampling seed, where the backend supports it.", rich_help_panel=_LLM),
+]
+ExamplesOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        help="Folder of your own in-context examples (*.jsonl, or recordings with a "
+        "NAME.layout.json); repeatable.",
+        rich_help_panel=_LLM,
+    ),
+]
+NExamplesOpt = Annotated[
+    int, typer.Option(help="In-context examples retrieved per request.", rich_help_panel=_LLM)
+]
+TrustOpt = Annotated[
+    str,
+    typer.Option(
+        help="Cue lock: blend (fix boxes that contradict strong cues), cues (positions from "
+        "the cues) or llm (the model's boxes as they are).",
+        rich_help_panel=_LLM,
+    ),
+]
+SendAudioOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--send-audio/--no-send-audio",
+        help="Attach the recording (mono) so the model can tell what sounds "
+        "(default: gemini yes, openai no).",
+        rich_help_panel=_LLM,
+    ),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option(help="Time limit of one model call, s.", rich_help_panel=_LLM)
+]
+CacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cache/--no-cache", help="Reuse cached answers for the same request.",
+        rich_help_panel=_LLM,
+    ),
+]  # fmt: skip
+PromptOpt = Annotated[
+    Path | None, typer.Option(help="Another prompt template file.", rich_help_panel=_LLM)
+]
+JsonModeOpt = Annotated[
+    str,
+    typer.Option(
+        help="Structured output of OpenAI-compatible servers: schema, object or none.",
+        rich_help_panel=_LLM,
+    ),
+]
+
+
+def _llm_settings(**kw: Any) -> Any:
+    from spa2v.planning.llm import LLMSettings
+
+    kw["examples"] = tuple(kw.get("examples") or ())
+    return LLMSettings(**kw)
+
+
 #: Files longer than this get a progress bar.
 _PROGRESS_MIN_S = 20.0
 
@@ -83,14 +168,14 @@ def _user_errors() -> Iterator[None]:
             yield
         except Spa2vError as exc:
             _flush_warnings(caught)
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
         except OSError as exc:
             _flush_warnings(caught)
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as exc:  # a bug: say so in one line unless debugging
             if os.environ.get("SPA2V_DEBUG"):
@@ -111,7 +196,7 @@ def _flush_warnings(caught: list[warnings.WarningMessage]) -> None:
         text = str(w.message)
         if text not in seen and issubclass(w.category, UserWarning):
             seen.add(text)
-            err.print(f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def _parse_channels(value: str | None) -> tuple[int, int] | None:
@@ -227,10 +312,10 @@ def cues(
         if not quiet:
             err.print(_summary_table(sheet))
             for line in sheet.warnings:
-                err.print(f"[yellow]note:[/] {line}", highlight=False)
+                err.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
             for what, where in (("cue sheet", output), ("plot", plot)):
                 if where is not None:
-                    err.print(f"wrote {what}: {where}", highlight=False)
+                    err.print(f"wrote {what}: {where}", highlight=False, markup=False)
 
 
 def _first_error(exc: ValueError) -> str:
@@ -300,9 +385,13 @@ def synth(
         )
         scene.save(output, truth_path=truth)
         names = ", ".join(f"{s.label} ({s.motion})" for s in scene.truth.sources)
-        err.print(f"wrote {output}: {duration:g} s, {mic} microphones, {names}", highlight=False)
+        err.print(
+            f"wrote {output}: {duration:g} s, {mic} microphones, {names}",
+            highlight=False,
+            markup=False,
+        )
         if truth is not None:
-            err.print(f"wrote ground truth: {truth}", highlight=False)
+            err.print(f"wrote ground truth: {truth}", highlight=False, markup=False)
 
 
 @app.command()
@@ -324,18 +413,36 @@ def plan(
     fov: Annotated[float, typer.Option(help="Horizontal field of view of the camera, °.")] = 90.0,
     width: Annotated[int, typer.Option(help="Video width in pixels.")] = 512,
     height: Annotated[int, typer.Option(help="Video height in pixels.")] = 320,
-    planner: Annotated[
-        str, typer.Option(help="cues (offline, default) or naive (baseline).")
-    ] = "cues",
+    planner: PlannerOpt = "cues",
     sr: AnalysisRate = 48_000,
     channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = 0.5,
+    llm_seed: LLMSeedOpt = 0,
+    examples: ExamplesOpt = None,
+    n_examples: NExamplesOpt = 3,
+    trust: TrustOpt = "blend",
+    send_audio: SendAudioOpt = None,
+    timeout: TimeoutOpt = 60.0,
+    cache: CacheOpt = True,
+    prompt: PromptOpt = None,
+    json_mode: JsonModeOpt = "schema",
 ) -> None:
     """Plan a Video Scene Layout (objects, boxes over time, captions) from a recording."""
     from spa2v import api
     from spa2v.audio.cues import CueParams
 
     with _user_errors():
+        llm = _llm_settings(
+            model=model, base_url=base_url, temperature=temperature, seed=llm_seed,
+            examples=examples, k=n_examples, trust=trust, send_audio=send_audio,
+            timeout_s=timeout, cache=cache, prompt=prompt, json_mode=json_mode,
+        )  # fmt: skip
+        chosen = api.get_planner(planner, llm)
+        if hasattr(chosen, "backend"):
+            chosen.backend()  # a missing SDK or key: say so before measuring anything
         picked = _parse_channels(channels)
         params = CueParams(n_sources=api.known_sources(label or (), sources))
         with _progress("analysing", enabled=not quiet) as update:
@@ -353,20 +460,34 @@ def plan(
             sr=sr,
             channels=picked,
             cue_sheet=sheet,
+            llm=llm,
         )
         if output is None:
             sys.stdout.write(layout.to_json() + "\n")
         else:
             layout.save(output)
         if not quiet:
-            err.print(f"[bold]{layout.caption}[/]", highlight=False, soft_wrap=True)
+            err.print(f"[bold]{escape(layout.caption)}[/]", highlight=False, soft_wrap=True)
             names = ", ".join(o.name for o in layout.objects)
             err.print(
                 f"{len(layout.objects)} object(s): {names}; {len(layout.keyframes)} keyframes",
                 highlight=False,
             )
+            record = (layout.model_extra or {}).get("planning")
+            if record:
+                err.print(_planning_line(record), highlight=False, markup=False)
             if output is not None:
-                err.print(f"wrote layout: {output}", highlight=False)
+                err.print(f"wrote layout: {output}", highlight=False, markup=False)
+
+
+def _planning_line(record: dict[str, Any]) -> str:
+    fixes = len(record.get("corrections") or [])
+    repairs = len(record.get("repairs") or [])
+    return (
+        f"planner {record.get('backend')} ({record.get('model')}): {record.get('path')}, "
+        f"cache {record.get('cache')}, {repairs} repair(s), {fixes} cue-lock correction(s), "
+        f"prompt about {record.get('prompt_tokens_estimate')} tokens"
+    )
 
 
 @app.command()
@@ -469,7 +590,7 @@ def render(
                 progress=lambda done, total: update("render", done, total),
             )
         if not quiet:
-            err.print(f"wrote video: {output}", highlight=False)
+            err.print(f"wrote video: {output}", highlight=False, markup=False)
 
 
 @app.command()
@@ -481,9 +602,7 @@ def run(
         typer.Option(help="Object name, one per source from left to right (repeatable)."),
     ] = None,
     sources: SourcesOpt = None,
-    planner: Annotated[
-        str, typer.Option(help="cues (offline, default) or naive (baseline).")
-    ] = "cues",
+    planner: PlannerOpt = "cues",
     generator: GeneratorOpt = "animatic",
     keyframes: Annotated[
         int | None, typer.Option(help="Number of keyframes (default: 2 per second, at least 4).")
@@ -501,12 +620,29 @@ def run(
     sr: AnalysisRate = 48_000,
     channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = 0.5,
+    llm_seed: LLMSeedOpt = 0,
+    examples: ExamplesOpt = None,
+    n_examples: NExamplesOpt = 3,
+    trust: TrustOpt = "blend",
+    send_audio: SendAudioOpt = None,
+    timeout: TimeoutOpt = 60.0,
+    cache: CacheOpt = True,
+    prompt: PromptOpt = None,
+    json_mode: JsonModeOpt = "schema",
 ) -> None:
     """Recording → cues → layout → video: writes layout.json, cues.json, cues.png, video.mp4,
     run.json (and video_overlay.mp4 with --overlay) into the output folder."""
     from spa2v import api
 
     with _user_errors():
+        llm = _llm_settings(
+            model=model, base_url=base_url, temperature=temperature, seed=llm_seed,
+            examples=examples, k=n_examples, trust=trust, send_audio=send_audio,
+            timeout_s=timeout, cache=cache, prompt=prompt, json_mode=json_mode,
+        )  # fmt: skip
         with _stages(not quiet) as update:
             result = api.run(
                 audio,
@@ -526,17 +662,21 @@ def run(
                 force=force,
                 sr=sr,
                 channels=_parse_channels(channels),
+                llm=llm,
                 progress=update,
             )
         if not quiet:
-            err.print(f"[bold]{result.layout.caption}[/]", highlight=False, soft_wrap=True)
+            err.print(f"[bold]{escape(result.layout.caption)}[/]", highlight=False, soft_wrap=True)
+            record = (result.layout.model_extra or {}).get("planning")
+            if record:
+                err.print(_planning_line(record), highlight=False, markup=False)
             t = result.timings_s
             err.print(
                 "timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()), highlight=False
             )
             for name in result.files.values():
-                err.print(f"wrote {name}", highlight=False)
-            err.print(f"video: {result.files['video']}", highlight=False)
+                err.print(f"wrote {name}", highlight=False, markup=False)
+            err.print(f"video: {result.files['video']}", highlight=False, markup=False)
 
 
 def main() -> None:

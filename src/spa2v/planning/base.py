@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from spa2v.errors import ParameterError
 
@@ -85,17 +85,29 @@ def register(name: str) -> Callable[[type], type]:
     return wrap
 
 
-def get_planner(name: str) -> Planner:
-    """The planner registered as ``name``."""
+def _register_all() -> None:
     from spa2v.planning import heuristic, naive  # noqa: F401  (registration)
+    from spa2v.planning.llm import planner  # noqa: F401  (gemini, openai; SDKs load lazily)
 
+
+def get_planner(name: str, llm: Any = None) -> Planner:
+    """The planner registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``cues``, ``naive``, ``gemini`` or ``openai``.
+    llm : LLMSettings or None
+        Settings of the LLM planners (ignored by the others).
+    """
+    _register_all()
     if name not in _REGISTRY:
         raise ParameterError(f"unknown planner {name!r}; choose from {', '.join(planner_names())}")
-    return _REGISTRY[name]()
+    factory = _REGISTRY[name]
+    return factory(llm) if getattr(factory, "takes_settings", False) else factory()
 
 
 def planner_names() -> list[str]:
     """Names of the available planners."""
-    from spa2v.planning import heuristic, naive  # noqa: F401
-
+    _register_all()
     return sorted(_REGISTRY)

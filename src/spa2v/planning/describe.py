@@ -35,10 +35,19 @@ def article(name: str) -> str:
     (``"glass"``, ``"bus"``, ``"ibis"``).
     """
     lower = name.lower()
-    plural = lower.endswith("s") and not lower.endswith(("ss", "us", "is"))
-    if lower.startswith(("a ", "an ", "the ", "some ")) or plural:
+    if lower.startswith(("a ", "an ", "the ", "some ")) or is_plural(name):
         return name
     return ("an " if lower[:1] in "aeiou" else "a ") + name
+
+
+def is_plural(name: str) -> bool:
+    """Whether a name reads as plural (``"birds"``, ``"footsteps"``), as :func:`article` judges."""
+    lower = name.lower()
+    return lower.endswith("s") and not lower.endswith(("ss", "us", "is"))
+
+
+def _verb(name: str, singular: str, plural: str) -> str:
+    return plural if is_plural(name) else singular
 
 
 def _cap(text: str) -> str:
@@ -82,17 +91,20 @@ def global_caption(stories: list[SourceStory]) -> str:
         a = article(s.name)
         match s.behaviour:
             case "static":
-                parts.append(f"{a} is {where(s.side)}")
+                parts.append(f"{a} {_verb(s.name, 'is', 'are')} {where(s.side)}")
             case "left_to_right":
-                parts.append(f"{a} moves from the left to the right")
+                parts.append(f"{a} {_verb(s.name, 'moves', 'move')} from the left to the right")
             case "right_to_left":
-                parts.append(f"{a} moves from the right to the left")
+                parts.append(f"{a} {_verb(s.name, 'moves', 'move')} from the right to the left")
             case "passing":
-                parts.append(f"{a} passes by from the {s.side_start} to the {s.side_end}")
+                parts.append(
+                    f"{a} {_verb(s.name, 'passes', 'pass')} by from the {s.side_start} "
+                    f"to the {s.side_end}"
+                )
             case "approaching":
-                parts.append(f"{a} approaches {where(s.side)}")
+                parts.append(f"{a} {_verb(s.name, 'approaches', 'approach')} {where(s.side)}")
             case "receding":
-                parts.append(f"{a} moves away {where(s.side)}")
+                parts.append(f"{a} {_verb(s.name, 'moves', 'move')} away {where(s.side)}")
     if len(parts) == 1:
         text = parts[0]
     elif len(parts) == 2:
