@@ -463,3 +463,16 @@ def test_openai_planner_without_audio_does_not_load_it(duet: tuple) -> None:
     assert planner.needs_audio is False
     assert get_planner("gemini", LLMSettings()).needs_audio is True
     assert get_planner("gemini", LLMSettings(send_audio=False)).needs_audio is False
+
+
+def test_openai_can_attach_the_audio(duet: tuple) -> None:
+    with ScriptedServer([Reply(json.dumps(_truthful(duet)))]) as srv:
+        layout = _plan(duet, "openai", _settings(srv, "openai", cache=False, send_audio=True))
+    content = srv.requests[0].body["messages"][-1]["content"]
+    parts = {p["type"]: p for p in content}
+    assert parts["input_audio"]["input_audio"]["format"] == "wav"
+    import base64
+
+    wav = base64.b64decode(parts["input_audio"]["input_audio"]["data"])
+    assert wav[:4] == b"RIFF" and len(wav) > 16_000 * 2 * 2.5  # mono 16 kHz, the whole clip
+    assert layout.model_extra["planning"]["audio_sent"] is True
