@@ -15,7 +15,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# torch first, pinned to the CPU build that lies on this project's machines (a bare 'torch'
+# would pull a CUDA build of several GB); override with make test TORCH='torch==X'
+TORCH ?= torch==2.13.0
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet '$(TORCH)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
@@ -40,6 +44,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_plan.py
 	$(BIN)/python benchmarks/bench_render.py
 	$(BIN)/python benchmarks/bench_llm.py
+	$(BIN)/python benchmarks/bench_diffusion.py
 
 ## kemar: fetch the MIT KEMAR measured HRTF (Debian libmysofa1) for the benchmarks' --sofa
 KEMAR := .cache/kemar/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa

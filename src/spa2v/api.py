@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -20,6 +21,7 @@ from spa2v.audio.cues import CueParams, CueSheet
 from spa2v.audio.cues import analyze_file as cues
 from spa2v.audio.load import load_audio
 from spa2v.errors import ParameterError
+from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
 from spa2v.planning import PlanOptions, get_planner
 from spa2v.planning.llm.planner import LLMSettings
@@ -148,6 +150,8 @@ def render(
     height: int | None = None,
     channels: tuple[int, int] | None = None,
     progress: Callable[[float, float | None], None] | None = None,
+    diffusion: DiffusionSettings | None = None,
+    step_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render a layout into an MP4 video (H.264), with the audio when given (AAC stereo).
 
@@ -166,13 +170,18 @@ def render(
     seed : int
         Seed of the generator's random choices.
     generator : str
-        ``"animatic"``: the embedded storyboard renderer.
+        ``"animatic"`` (the embedded storyboard renderer) or ``"diffusion"`` (AnimateDiff with
+        layout guidance; ``pip install 'spa2v[diffusion]'`` and the weights on this machine).
     width, height : int or None
         Frame size; None uses the layout's.
     channels : (int, int) or None
         Left and right channel indices of a many-channel ``audio``.
     progress : callable or None
         Called with ``(frames done, total frames)``.
+    diffusion : DiffusionSettings or None
+        Options of the diffusion generator (model folders, frames, steps, guidance…).
+    step_progress : callable or None
+        Called with ``(denoising steps done, total)`` by the diffusion generator.
 
     Returns
     -------
@@ -198,6 +207,8 @@ def render(
         seed=seed,
         overlay=overlay,
         progress=progress,
+        diffusion=diffusion,
+        step_progress=step_progress,
     )
 
 
@@ -250,6 +261,7 @@ def run(
     sr: int | None = 48_000,
     channels: tuple[int, int] | None = None,
     llm: LLMSettings | None = None,
+    diffusion: DiffusionSettings | None = None,
     progress: StageProgress | None = None,
 ) -> RunResult:
     """The whole job: recording → cues → layout → video, all written to ``outdir``.
@@ -267,7 +279,7 @@ def run(
         ``force`` (then the files above are replaced, others are left alone).
     labels, sources, planner, keyframes, keyframe_rate, fov_deg, width, height, sr, channels, llm
         As for :func:`plan`.
-    generator, fps, seed
+    generator, fps, seed, diffusion
         As for :func:`render`.
     overlay : bool
         Also write ``video_overlay.mp4`` with boxes, ids and captions drawn.
@@ -275,7 +287,7 @@ def run(
         Write into a non-empty ``outdir``.
     progress : callable or None
         Called with ``(stage, done, total)``; stages are ``"cues"`` (seconds of audio),
-        ``"plan"``, ``"plot"`` and ``"render"`` (frames).
+        ``"plan"``, ``"plot"``, ``"denoise"`` (diffusion steps) and ``"render"`` (frames).
 
     Returns
     -------
@@ -301,7 +313,9 @@ def run(
     # check every option before the long work starts
     check_fps(fps)
     check_video_size(width, height)
-    get_generator(generator)
+    gen = get_generator(generator, diffusion)
+    if hasattr(gen, "check"):
+        gen.check()  # a missing extra or weights folder is reported before any work
     chosen = get_planner(planner, llm)
     if hasattr(chosen, "backend"):
         chosen.backend()  # a missing SDK or API key is reported before any work
@@ -379,6 +393,8 @@ def run(
         seed=seed,
         overlay_output=files.get("video_overlay"),
         progress=tell("render"),
+        diffusion=diffusion,
+        step_progress=tell("denoise"),
     )
     timings["render"] = time.perf_counter() - t0
 
@@ -401,6 +417,9 @@ def run(
             "overlay": overlay,
             "sr": sr,
             "channels": list(channels) if channels else None,
+            "diffusion": dataclasses.asdict(diffusion)
+            if diffusion and generator == "diffusion"
+            else None,
         },
         "outputs": {k: p.name for k, p in files.items()},
         "planning": (layout.model_extra or {}).get("planning", {"path": planner}),
@@ -426,6 +445,7 @@ def _versions() -> dict[str, Any]:
 
 
 __all__ = [
+    "DiffusionSettings",
     "LLMSettings",
     "RunResult",
     "cues",

@@ -67,7 +67,9 @@ _LLM = "LLM planners (gemini, openai)"
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        help="Model name (gemini-2.0-flash, gpt-4o-mini by default).", rich_help_panel=_LLM
+        "--llm-model",
+        help="Model name (gemini-2.0-flash, gpt-4o-mini by default).",
+        rich_help_panel=_LLM,
     ),
 ]
 BaseUrlOpt = Annotated[
@@ -131,6 +133,99 @@ JsonModeOpt = Annotated[
         rich_help_panel=_LLM,
     ),
 ]
+
+
+_DIFF = "Diffusion generator (--generator diffusion)"
+DModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Stable Diffusion 1.5 weights: local folder or hub id on this machine "
+        "(default stable-diffusion-v1-5/stable-diffusion-v1-5; safetensors only).",
+        rich_help_panel=_DIFF,
+    ),
+]
+AdapterOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="AnimateDiff motion adapter: local folder or hub id "
+        "(default guoyww/animatediff-motion-adapter-v1-5-2).",
+        rich_help_panel=_DIFF,
+    ),
+]
+FramesOpt = Annotated[
+    int,
+    typer.Option(
+        help="Frames generated, stretched over the clip (over 16: FreeNoise windows).",
+        rich_help_panel=_DIFF,
+    ),
+]
+StepsOpt = Annotated[int, typer.Option(help="Denoising steps.", rich_help_panel=_DIFF)]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(help="cuda or cpu (default: cuda when available).", rich_help_panel=_DIFF),
+]
+CaptionsOpt = Annotated[
+    str,
+    typer.Option(help="Prompt per frame: global, local or mix.", rich_help_panel=_DIFF),
+]
+CfgOpt = Annotated[
+    float, typer.Option(help="Classifier-free guidance scale.", rich_help_panel=_DIFF)
+]
+LayoutGuidanceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--layout-guidance/--no-layout-guidance",
+        help="Steer the latents towards the boxes (training-free).",
+        rich_help_panel=_DIFF,
+    ),
+]
+GLayersOpt = Annotated[
+    str,
+    typer.Option(
+        help="UNet blocks whose cross-attention is guided, comma-separated.",
+        rich_help_panel=_DIFF,
+    ),
+]
+GStepsOpt = Annotated[int, typer.Option(help="First K steps guided.", rich_help_panel=_DIFF)]
+GItersOpt = Annotated[
+    int, typer.Option(help="Gradient updates per guided step.", rich_help_panel=_DIFF)
+]
+GScaleOpt = Annotated[
+    float, typer.Option(help="Step size of the latent update.", rich_help_panel=_DIFF)
+]
+GTopkOpt = Annotated[
+    float, typer.Option(help="Top-k fraction of pixels in the energy.", rich_help_panel=_DIFF)
+]
+OffloadOpt = Annotated[
+    bool,
+    typer.Option(help="Model CPU offload (less GPU memory, slower).", rich_help_panel=_DIFF),
+]
+ChunkOpt = Annotated[
+    int,
+    typer.Option(
+        help="Guide the frames in groups of this many (0 = all): less memory, approximate "
+        "gradient across groups.",
+        rich_help_panel=_DIFF,
+    ),
+]
+CheckpointOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Gradient checkpointing in the guided passes (less memory, slower).",
+        rich_help_panel=_DIFF,
+    ),
+]
+
+
+def _diffusion_settings(**kw: Any) -> Any:
+    from spa2v.generation.diffusion import DiffusionSettings
+
+    defaults = DiffusionSettings()
+    kw["model"] = kw.get("model") or defaults.model
+    kw["motion_adapter"] = kw.get("motion_adapter") or defaults.motion_adapter
+    kw["layers"] = tuple(p.strip() for p in kw["layers"].split(",") if p.strip())
+    return DiffusionSettings(**kw)
 
 
 def _llm_settings(**kw: Any) -> Any:
@@ -417,7 +512,7 @@ def plan(
     sr: AnalysisRate = 48_000,
     channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
-    model: ModelOpt = None,
+    llm_model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     temperature: TemperatureOpt = 0.5,
     llm_seed: LLMSeedOpt = 0,
@@ -436,7 +531,7 @@ def plan(
 
     with _user_errors():
         llm = _llm_settings(
-            model=model, base_url=base_url, temperature=temperature, seed=llm_seed,
+            model=llm_model, base_url=base_url, temperature=temperature, seed=llm_seed,
             examples=examples, k=n_examples, trust=trust, send_audio=send_audio,
             timeout_s=timeout, cache=cache, prompt=prompt, json_mode=json_mode,
         )  # fmt: skip
@@ -521,7 +616,11 @@ def schema(
 
 
 GeneratorOpt = Annotated[
-    str, typer.Option(help="Generator: animatic (embedded storyboard renderer, default).")
+    str,
+    typer.Option(
+        help="animatic (embedded storyboard renderer, default) or diffusion (AnimateDiff with "
+        "layout guidance; pip install 'spa2v[diffusion]')."
+    ),
 ]
 FpsOpt = Annotated[float, typer.Option(help="Frames per second.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the generator's random choices.")]
@@ -568,12 +667,36 @@ def render(
     ] = None,
     channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
+    model: DModelOpt = None,
+    motion_adapter: AdapterOpt = None,
+    frames: FramesOpt = 16,
+    steps: StepsOpt = 25,
+    device: DeviceOpt = None,
+    captions: CaptionsOpt = "mix",
+    cfg_scale: CfgOpt = 7.5,
+    layout_guidance: LayoutGuidanceOpt = True,
+    guidance_layers: GLayersOpt = "down_blocks.1,down_blocks.2,up_blocks.1,up_blocks.2",
+    guidance_steps: GStepsOpt = 5,
+    guidance_iterations: GItersOpt = 1,
+    guidance_scale: GScaleOpt = 5.0,
+    guidance_topk: GTopkOpt = 0.5,
+    cpu_offload: OffloadOpt = False,
+    gradient_checkpointing: CheckpointOpt = False,
+    guidance_chunk: ChunkOpt = 0,
 ) -> None:
     """Render a layout into an MP4 video (H.264 + the audio as AAC stereo)."""
     from spa2v import api
     from spa2v.layout.vsl import VSL
 
     with _user_errors():
+        diffusion = _diffusion_settings(
+            model=model, motion_adapter=motion_adapter, frames=frames, steps=steps,
+            device=device, captions=captions, cfg_scale=cfg_scale,
+            layout_guidance=layout_guidance, layers=guidance_layers,
+            guidance_steps=guidance_steps, iterations=guidance_iterations,
+            layout_scale=guidance_scale, topk=guidance_topk, cpu_offload=cpu_offload,
+            gradient_checkpointing=gradient_checkpointing, guidance_chunk=guidance_chunk,
+        )  # fmt: skip
         vsl = VSL.load(layout)
         with _stages(not quiet) as update:
             api.render(
@@ -588,6 +711,8 @@ def render(
                 height=height,
                 channels=_parse_channels(channels),
                 progress=lambda done, total: update("render", done, total),
+                diffusion=diffusion,
+                step_progress=lambda done, total: update("denoise", done, total),
             )
         if not quiet:
             err.print(f"wrote video: {output}", highlight=False, markup=False)
@@ -620,7 +745,7 @@ def run(
     sr: AnalysisRate = 48_000,
     channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
-    model: ModelOpt = None,
+    llm_model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     temperature: TemperatureOpt = 0.5,
     llm_seed: LLMSeedOpt = 0,
@@ -632,6 +757,22 @@ def run(
     cache: CacheOpt = True,
     prompt: PromptOpt = None,
     json_mode: JsonModeOpt = "schema",
+    model: DModelOpt = None,
+    motion_adapter: AdapterOpt = None,
+    frames: FramesOpt = 16,
+    steps: StepsOpt = 25,
+    device: DeviceOpt = None,
+    captions: CaptionsOpt = "mix",
+    cfg_scale: CfgOpt = 7.5,
+    layout_guidance: LayoutGuidanceOpt = True,
+    guidance_layers: GLayersOpt = "down_blocks.1,down_blocks.2,up_blocks.1,up_blocks.2",
+    guidance_steps: GStepsOpt = 5,
+    guidance_iterations: GItersOpt = 1,
+    guidance_scale: GScaleOpt = 5.0,
+    guidance_topk: GTopkOpt = 0.5,
+    cpu_offload: OffloadOpt = False,
+    gradient_checkpointing: CheckpointOpt = False,
+    guidance_chunk: ChunkOpt = 0,
 ) -> None:
     """Recording → cues → layout → video: writes layout.json, cues.json, cues.png, video.mp4,
     run.json (and video_overlay.mp4 with --overlay) into the output folder."""
@@ -639,9 +780,17 @@ def run(
 
     with _user_errors():
         llm = _llm_settings(
-            model=model, base_url=base_url, temperature=temperature, seed=llm_seed,
+            model=llm_model, base_url=base_url, temperature=temperature, seed=llm_seed,
             examples=examples, k=n_examples, trust=trust, send_audio=send_audio,
             timeout_s=timeout, cache=cache, prompt=prompt, json_mode=json_mode,
+        )  # fmt: skip
+        diffusion = _diffusion_settings(
+            model=model, motion_adapter=motion_adapter, frames=frames, steps=steps,
+            device=device, captions=captions, cfg_scale=cfg_scale,
+            layout_guidance=layout_guidance, layers=guidance_layers,
+            guidance_steps=guidance_steps, iterations=guidance_iterations,
+            layout_scale=guidance_scale, topk=guidance_topk, cpu_offload=cpu_offload,
+            gradient_checkpointing=gradient_checkpointing, guidance_chunk=guidance_chunk,
         )  # fmt: skip
         with _stages(not quiet) as update:
             result = api.run(
@@ -663,6 +812,7 @@ def run(
                 sr=sr,
                 channels=_parse_channels(channels),
                 llm=llm,
+                diffusion=diffusion,
                 progress=update,
             )
         if not quiet:

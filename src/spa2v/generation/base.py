@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from spa2v.errors import ParameterError
 from spa2v.media.video import check_fps, check_video_size, frame_count
@@ -47,6 +47,8 @@ class RenderRequest:
     height: int | None = None
     seed: int = 0
     sound: SoundTraces | None = None
+    #: Called with (work done, total) by generators whose first frame takes long (diffusion).
+    progress: Callable[[int, int], None] | None = None
 
     def __post_init__(self) -> None:
         check_fps(self.fps)
@@ -84,18 +86,35 @@ class Generator(Protocol):
         ...
 
 
-def _animatic() -> Generator:
+def _animatic(settings: Any = None) -> Generator:
     from spa2v.generation.animatic import AnimaticGenerator
 
     return AnimaticGenerator()
 
 
+def _diffusion(settings: Any = None) -> Generator:
+    # torch and diffusers load only when frames are asked for
+    from spa2v.generation.diffusion import DiffusionGenerator
+
+    return DiffusionGenerator(settings)
+
+
 #: Generators by name; each entry builds one on demand (so optional extras load lazily).
-GENERATORS: dict[str, Callable[[], Generator]] = {"animatic": _animatic}
+GENERATORS: dict[str, Callable[..., Generator]] = {
+    "animatic": _animatic,
+    "diffusion": _diffusion,
+}
 
 
-def get_generator(name: str) -> Generator:
+def get_generator(name: str, settings: Any = None) -> Generator:
     """The generator called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``"animatic"`` or ``"diffusion"``.
+    settings : DiffusionSettings or None
+        Options of the diffusion generator (ignored by the animatic).
 
     Raises
     ------
@@ -108,4 +127,4 @@ def get_generator(name: str) -> Generator:
         raise ParameterError(
             f"unknown generator {name!r}; choose one of: {', '.join(sorted(GENERATORS))}"
         ) from None
-    return factory()
+    return factory(settings)

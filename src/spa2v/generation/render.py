@@ -5,10 +5,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from spa2v.audio.cues import CueSheet
 from spa2v.generation.base import RenderRequest, get_generator
+from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
 
 Progress = Callable[[float, float | None], None]
@@ -29,6 +31,8 @@ def render_video(
     overlay: bool = False,
     overlay_output: str | Path | None = None,
     progress: Progress | None = None,
+    diffusion: DiffusionSettings | None = None,
+    step_progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render ``layout`` into an MP4 file, with the audio of ``audio`` when given.
 
@@ -59,6 +63,10 @@ def render_video(
         Also write a second video with the overlay here (the frames are generated once).
     progress : callable or None
         Called with ``(frames done, total frames)``.
+    diffusion : DiffusionSettings or None
+        Options of ``generator="diffusion"``.
+    step_progress : callable or None
+        Called with ``(denoising steps done, total)`` by the diffusion generator.
 
     Returns
     -------
@@ -73,7 +81,9 @@ def render_video(
     from spa2v.generation.sound import sound_traces
     from spa2v.media.video import AUDIO_SR, VideoWriter
 
-    gen = get_generator(generator)
+    gen = get_generator(generator, diffusion)
+    if hasattr(gen, "check"):
+        gen.check()  # a missing extra or weights folder: say so before the audio is analysed
     request = RenderRequest(layout=layout, fps=fps, width=width, height=height, seed=seed)
     n = request.n_frames
     if audio is not None:
@@ -90,6 +100,8 @@ def render_video(
         request = RenderRequest(
             layout=layout, fps=fps, width=width, height=height, seed=seed, sound=traces
         )
+    if step_progress is not None:
+        request = replace(request, progress=step_progress)
     w, h = request.size
     marks = Overlay(layout, n) if (overlay or overlay_output is not None) else None
     outputs = [(Path(output), overlay)]

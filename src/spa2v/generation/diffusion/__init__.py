@@ -1,0 +1,23 @@
+"""The diffusion generator: AnimateDiff on Stable Diffusion 1.5 with training-free layout guidance.
+
+Optional extra ``spa2v[diffusion]`` (torch, diffusers, transformers). Importing this package does
+not import torch; :class:`DiffusionGenerator` does when it first generates.
+"""
+
+from typing import Any
+
+from spa2v.generation.diffusion.settings import (
+    DEFAULT_MODEL,
+    DEFAULT_MOTION_ADAPTER,
+    DiffusionSettings,
+)
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_MOTION_ADAPTER", "DiffusionGenerator", "DiffusionSettings"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DiffusionGenerator":
+        from spa2v.generation.diffusion.generator import DiffusionGenerator
+
+        return DiffusionGenerator
+    raise AttributeError(name)

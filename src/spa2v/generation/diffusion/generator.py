@@ -1,0 +1,351 @@
+"""AnimateDiff (Stable Diffusion 1.5 + a motion adapter) steered by the layout, without training.
+
+The denoising loop is spa2v's own (the components come from diffusers' ``AnimateDiffPipeline``)
+so that the first K steps can move the latents down the layout energy's gradient
+(:mod:`~spa2v.generation.diffusion.guidance`); every other step is a plain DDIM step with
+classifier-free guidance. Each generated frame has its own prompt (``--captions``) and its own
+boxes (the keyframes interpolated). Videos longer than the motion adapter's context use
+diffusers' FreeNoise sliding windows, with the initial noise of later windows shuffled from the
+first (FreeNoise's ``shuffle_context``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from spa2v.errors import ParameterError, Spa2vError
+from spa2v.generation.base import RenderRequest
+from spa2v.generation.diffusion.settings import DiffusionSettings
+from spa2v.layout.vsl import VSL
+
+
+class DiffusionError(Spa2vError, RuntimeError):
+    """The diffusion generator cannot run (missing extra, weights, memory)."""
+
+
+def _imports() -> tuple[Any, Any]:
+    try:
+        import diffusers
+        import torch
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise DiffusionError(
+            f"the diffusion generator needs torch, diffusers and transformers ({exc.name} is "
+            "missing): pip install 'spa2v[diffusion]'"
+        ) from None
+    return torch, diffusers
+
+
+def _load_error(what: str, ref: str, exc: Exception) -> DiffusionError:
+    from pathlib import Path
+
+    if Path(ref).expanduser().exists() or ref.startswith((".", "/", "~")):
+        hint = "a diffusers folder with safetensors weights is expected"
+    else:
+        hint = (
+            "it is not a local folder, and the hub id is not in this machine's Hugging Face "
+            "cache (download it once where there is network, or pass a local folder)"
+        )
+    return DiffusionError(f"cannot load the {what} {ref!r}: {hint} ({type(exc).__name__})")
+
+
+class DiffusionGenerator:
+    """``--generator diffusion``: AnimateDiff with training-free layout guidance.
+
+    Parameters
+    ----------
+    settings : DiffusionSettings or None
+        Options (model paths, frames, steps, guidance…).
+    pipeline : object or None
+        A ready ``AnimateDiffPipeline`` (tests); loaded from ``settings`` otherwise.
+    """
+
+    name = "diffusion"
+
+    def __init__(self, settings: DiffusionSettings | None = None, pipeline: Any = None) -> None:
+        self.settings = settings or DiffusionSettings()
+        self._pipe = pipeline
+        self.last_energy: float | None = None
+        self.energies: list[float] = []
+
+    # ------------------------------------------------------------------ loading
+    def check(self) -> None:
+        """Fail early, before any other work: the extra is installed and local paths exist."""
+        from pathlib import Path
+
+        _imports()
+        for what, ref in (("model", self.settings.model),
+                          ("motion adapter", self.settings.motion_adapter)):  # fmt: skip
+            looks_local = ref.startswith((".", "/", "~")) or Path(ref).suffix != ""
+            if looks_local and not Path(ref).expanduser().is_dir():
+                raise DiffusionError(f"the {what} folder {ref!r} does not exist")
+        if self._pipe is None and self.device().startswith("cuda"):
+            torch, _ = _imports()
+            if not torch.cuda.is_available():
+                raise DiffusionError("--device cuda was asked for, but no CUDA GPU is available")
+
+    def device(self) -> str:
+        torch, _ = _imports()
+        if self.settings.device:
+            return self.settings.device
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def pipeline(self) -> Any:
+        """The AnimateDiff pipeline (loaded on first use)."""
+        if self._pipe is not None:
+            return self._pipe
+        torch, diffusers = _imports()
+        s = self.settings
+        device = self.device()
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise DiffusionError("--device cuda was asked for, but no CUDA GPU is available")
+        dtype = torch.float16 if (s.fp16 and device.startswith("cuda")) else torch.float32
+        try:
+            adapter = diffusers.MotionAdapter.from_pretrained(
+                s.motion_adapter, use_safetensors=True, torch_dtype=dtype
+            )
+        except (OSError, ValueError) as exc:
+            raise _load_error("motion adapter", s.motion_adapter, exc) from None
+        try:
+            pipe = diffusers.AnimateDiffPipeline.from_pretrained(
+                s.model, motion_adapter=adapter, use_safetensors=True, torch_dtype=dtype
+            )
+        except (OSError, ValueError) as exc:
+            raise _load_error("model", s.model, exc) from None
+        self._pipe = self._prepare(pipe, device)
+        return self._pipe
+
+    def _prepare(self, pipe: Any, device: str) -> Any:
+        from diffusers import DDIMScheduler
+
+        s = self.settings
+        pipe.scheduler = DDIMScheduler.from_config(
+            pipe.scheduler.config, beta_schedule="linear", clip_sample=False,
+            timestep_spacing="linspace", steps_offset=1,
+        )  # fmt: skip
+        pipe.set_progress_bar_config(disable=True)
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+            module.requires_grad_(False)
+        if s.cpu_offload:
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.to(device)
+        if s.gradient_checkpointing:
+            pipe.unet.enable_gradient_checkpointing()
+        return pipe
+
+    # ------------------------------------------------------------------ generation
+    def generate(
+        self,
+        layout: VSL,
+        *,
+        width: int,
+        height: int,
+        seed: int = 0,
+        measure_energy: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Generate ``settings.frames`` frames: ``(frames, height, width, 3)`` uint8 RGB.
+
+        With ``measure_energy`` the layout energy of the last step's attention is kept in
+        :attr:`last_energy` (and every guided step's in :attr:`energies`).
+        """
+        torch, _ = _imports()
+        from spa2v.generation.diffusion import guidance
+        from spa2v.generation.diffusion.prompts import frame_prompts
+
+        s = self.settings
+        if width % 8 or height % 8:
+            raise ParameterError("the diffusion generator needs a width and height divisible by 8")
+        pipe = self.pipeline()
+        unet, vae, scheduler = pipe.unet, pipe.vae, pipe.scheduler
+        device = pipe._execution_device
+        dtype = unet.dtype
+        n = s.frames
+        prompts = frame_prompts(layout, n, pipe.tokenizer, mode=s.captions)
+        cond = self._encode(pipe, [p.text for p in prompts], device)
+        uncond = self._encode(pipe, [s.negative_prompt] * n, device)
+        if n > s.context_length:
+            pipe.enable_free_noise(context_length=s.context_length, context_stride=s.context_stride)
+        else:
+            self._disable_free_noise(pipe)
+
+        store = guidance.AttentionStore()
+        guide = s.layout_guidance and s.guidance_steps > 0
+        if guide or measure_energy:
+            guidance.install(unet, s.layers, store)
+        lh, lw = height // pipe.vae_scale_factor, width // pipe.vae_scale_factor
+        latents = self._initial_noise(n, lh, lw, seed, device, dtype, unet.config.in_channels)
+        latents = latents * scheduler.init_noise_sigma
+        times = layout.frame_times(n)
+        interp = layout.interpolate(times)
+        boxes = {
+            oid: torch.tensor(b, dtype=torch.float32, device=device) for oid, b in interp.items()
+        }
+        tokens = [p.tokens for p in prompts]
+        scheduler.set_timesteps(s.steps, device=device)
+        self.energies = []
+        self.last_energy = None
+        oom = getattr(torch.cuda, "OutOfMemoryError", MemoryError)
+        try:
+            for i, t in enumerate(scheduler.timesteps):
+                if guide and i < s.guidance_steps:
+                    alpha_bar = float(scheduler.alphas_cumprod[int(t)])
+                    for _ in range(s.iterations):
+                        grad, energy = self._guidance_grad(
+                            unet, scheduler.scale_model_input(latents, t), t, cond, store,
+                            (lh, lw), tokens, boxes,
+                        )  # fmt: skip
+                        self.energies.append(energy)
+                        step = s.layout_scale * math.sqrt(1.0 - alpha_bar)
+                        latents = (latents - step * grad).detach()
+                last = i == len(scheduler.timesteps) - 1
+                with torch.no_grad():
+                    store.active = measure_energy and last
+                    store.keep_last_half = True
+                    model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+                    noise = unet(
+                        model_in, t, encoder_hidden_states=torch.cat([uncond, cond])
+                    ).sample
+                    store.active = False
+                    if measure_energy and last:
+                        self.last_energy = float(
+                            guidance.layout_energy(
+                                store.maps,
+                                (lh, lw),
+                                tokens,
+                                boxes,
+                                topk=s.topk,
+                                fg_weight=s.fg_weight,
+                                bg_weight=s.bg_weight,
+                            )
+                        )
+                        store.clear()
+                    n_uncond, n_cond = noise.chunk(2)
+                    noise = n_uncond + s.cfg_scale * (n_cond - n_uncond)
+                    latents = scheduler.step(noise, t, latents).prev_sample
+                if progress is not None:
+                    progress(i + 1, len(scheduler.timesteps))
+            with torch.no_grad():
+                frames = self._decode(vae, latents)
+        except oom:
+            raise DiffusionError(
+                "out of GPU memory: try --cpu-offload, --gradient-checkpointing, fewer --frames, a "
+                "smaller --width/--height, or --no-layout-guidance"
+            ) from None
+        return frames
+
+    def _guidance_grad(self, unet, model_in, t, cond, store, latent_hw, tokens, boxes):
+        """Gradient of the layout energy with respect to the latents, and the energy.
+
+        With ``guidance_chunk`` the frames are guided in groups of that many (the motion
+        modules see only the group): activation memory of the backward pass shrinks by the
+        number of groups, at the cost of an approximate gradient across groups.
+        """
+        import torch
+
+        from spa2v.generation.diffusion import guidance
+
+        s = self.settings
+        n = model_in.shape[2]
+        chunk = s.guidance_chunk or n
+        grads, total = [], 0.0
+        for a in range(0, n, chunk):
+            b = min(a + chunk, n)
+            part = model_in[:, :, a:b].detach().requires_grad_(True)
+            store.active, store.keep_last_half = True, False
+            with torch.enable_grad():
+                unet(part, t, encoder_hidden_states=cond[a:b])
+                store.active = False
+                energy = guidance.layout_energy(
+                    store.maps, latent_hw, tokens[a:b], {k: v[a:b] for k, v in boxes.items()},
+                    topk=s.topk, fg_weight=s.fg_weight, bg_weight=s.bg_weight,
+                )  # fmt: skip
+                (g,) = torch.autograd.grad(energy.float() * (b - a) / n, part)
+            store.clear()
+            grads.append(g)
+            total += float(energy.detach()) * (b - a) / n
+        return torch.cat(grads, dim=2), total
+
+    @staticmethod
+    def _disable_free_noise(pipe: Any) -> None:
+        if getattr(pipe, "free_noise_enabled", False):
+            pipe.disable_free_noise()
+
+    @staticmethod
+    def _encode(pipe: Any, texts: list[str], device: Any) -> Any:
+        import torch
+
+        tok = pipe.tokenizer
+        unique = list(dict.fromkeys(texts))
+        ids = tok(
+            unique, padding="max_length", max_length=tok.model_max_length, truncation=True,
+            return_tensors="pt",
+        ).input_ids.to(device)  # fmt: skip
+        with torch.no_grad():
+            emb = pipe.text_encoder(ids)[0]
+        index = torch.tensor([unique.index(t) for t in texts], device=device)
+        return emb[index].to(pipe.unet.dtype)
+
+    def _initial_noise(self, n, lh, lw, seed, device, dtype, channels):
+        import torch
+
+        s = self.settings
+        gen = torch.Generator("cpu").manual_seed(int(seed))
+        first = min(n, s.context_length)
+        noise = torch.randn((1, channels, first, lh, lw), generator=gen)
+        if n > first:  # FreeNoise: later windows reuse the first window's noise, shuffled
+            chunks = [noise]
+            total = first
+            while total < n:
+                take = min(s.context_stride, n - total)
+                perm = torch.randperm(first, generator=gen)[:take]
+                chunks.append(noise[:, :, perm])
+                total += take
+            noise = torch.cat(chunks, dim=2)
+        return noise.to(device=device, dtype=dtype)
+
+    @staticmethod
+    def _decode(vae: Any, latents: Any) -> np.ndarray:
+        import torch
+
+        frames = []
+        z = latents[0].permute(1, 0, 2, 3) / vae.config.scaling_factor  # (frames, 4, h, w)
+        for f in range(z.shape[0]):  # one frame at a time (VAE slicing)
+            img = vae.decode(z[f : f + 1].to(vae.dtype)).sample
+            img = ((img.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            frames.append(img[0].permute(1, 2, 0).cpu().numpy())
+        return np.stack(frames)
+
+    # ------------------------------------------------------------------ Generator protocol
+    def frames(self, request: RenderRequest) -> Iterator[np.ndarray]:
+        """The generated frames stretched over the layout's duration at ``request.fps``.
+
+        Each video frame blends the two generated frames nearest in time (the generated
+        frames sit at the centres of equal stretches of the clip); frames are resized to the
+        request's size when it differs from the generation size (a multiple of 8).
+        """
+        from PIL import Image
+
+        width, height = request.size
+        gw, gh = max(8, width // 8 * 8), max(8, height // 8 * 8)
+        gen = self.generate(
+            request.layout, width=gw, height=gh, seed=request.seed, progress=request.progress
+        )
+        n_gen = gen.shape[0]
+        dur = request.layout.duration
+        t_gen = (np.arange(n_gen) + 0.5) * dur / n_gen
+        t_vid = request.layout.frame_times(request.n_frames)
+        for t in t_vid:
+            pos = float(np.interp(t, t_gen, np.arange(n_gen)))
+            lo = int(np.floor(pos))
+            hi = min(lo + 1, n_gen - 1)
+            a = pos - lo
+            frame = gen[lo] if a <= 0 else ((1 - a) * gen[lo] + a * gen[hi] + 0.5).astype(np.uint8)
+            if (gw, gh) != (width, height):
+                frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC))
+            yield np.ascontiguousarray(frame)

@@ -1,0 +1,256 @@
+"""The diffusion generator on the CPU with random-weight models built here (no downloads)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from diffusion_models import tokenizer, write_tiny_models  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from spa2v.cli import app  # noqa: E402
+from spa2v.generation.base import RenderRequest  # noqa: E402
+from spa2v.generation.diffusion import DiffusionGenerator, DiffusionSettings  # noqa: E402
+from spa2v.generation.diffusion.guidance import layout_energy  # noqa: E402
+from spa2v.generation.diffusion.prompts import (  # noqa: E402
+    PromptTooLongError,
+    frame_prompts,
+    locate,
+)
+from spa2v.generation.render import render_video  # noqa: E402
+from spa2v.layout.vsl import VSL  # noqa: E402
+from spa2v.media.video import probe_video  # noqa: E402
+
+TINY_LAYERS = ("down_blocks.0", "up_blocks.1")  # the tiny UNet's cross-attention blocks
+
+LAYOUT = VSL(
+    duration=2.0,
+    caption="a cow is on the left while a helicopter moves from left to right",
+    objects=[{"id": 0, "name": "cow"}, {"id": 1, "name": "helicopter"}],
+    keyframes=[
+        {"time": 0.0, "caption": "the cow on the left",
+         "boxes": [{"id": 0, "box": [0.0, 0.4, 0.4, 1.0]}, {"id": 1, "box": [0.1, 0.0, 0.4, 0.3]}]},
+        {"time": 2.0, "caption": "the helicopter on the right",
+         "boxes": [{"id": 0, "box": [0.0, 0.4, 0.4, 1.0]}, {"id": 1, "box": [0.6, 0.0, 0.9, 0.3]}]},
+    ],
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_tiny_models(tmp_path_factory.mktemp("tiny"))
+
+
+def _settings(tiny: tuple[Path, Path], **kw) -> DiffusionSettings:
+    model, adapter = tiny
+    base = {"model": str(model), "motion_adapter": str(adapter), "frames": 4, "steps": 3,
+            "layers": TINY_LAYERS, "device": "cpu"}  # fmt: skip
+    base.update(kw)
+    return DiffusionSettings(**base)
+
+
+def test_guided_run_gives_frames_of_the_right_shape(tiny: tuple[Path, Path]) -> None:
+    gen = DiffusionGenerator(_settings(tiny, guidance_steps=2))
+    frames = gen.generate(LAYOUT, width=64, height=48, seed=0)
+    assert frames.shape == (4, 48, 64, 3) and frames.dtype == np.uint8
+    assert len(gen.energies) == 2 and all(np.isfinite(gen.energies))
+    # stretched over the clip at the video's rate, resized to the requested size
+    request = RenderRequest(layout=LAYOUT, fps=6, width=66, height=50, seed=0)
+    video = list(gen.frames(request))
+    assert len(video) == request.n_frames == 12
+    assert all(f.shape == (50, 66, 3) and f.dtype == np.uint8 for f in video)
+
+
+def test_same_seed_same_frames(tiny: tuple[Path, Path]) -> None:
+    gen = DiffusionGenerator(_settings(tiny, guidance_steps=1))
+    a = gen.generate(LAYOUT, width=32, height=32, seed=3)
+    b = gen.generate(LAYOUT, width=32, height=32, seed=3)
+    c = gen.generate(LAYOUT, width=32, height=32, seed=4)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_guidance_lowers_the_layout_energy(tiny: tuple[Path, Path], seed: int) -> None:
+    energy = {}
+    for guided in (False, True):
+        settings = _settings(tiny, steps=4, layout_guidance=guided, guidance_steps=4,
+                             iterations=3, layout_scale=20.0)  # fmt: skip
+        gen = DiffusionGenerator(settings)
+        gen.generate(LAYOUT, width=64, height=64, seed=seed, measure_energy=True)
+        energy[guided] = gen.last_energy
+    assert energy[True] < energy[False] - 0.005, energy
+
+
+def test_chunked_guidance_matches_when_one_chunk_holds_all(tiny: tuple[Path, Path]) -> None:
+    whole = DiffusionGenerator(_settings(tiny, guidance_steps=2))
+    same = DiffusionGenerator(_settings(tiny, guidance_steps=2, guidance_chunk=4))
+    pairs = DiffusionGenerator(_settings(tiny, guidance_steps=2, guidance_chunk=2))
+    a = whole.generate(LAYOUT, width=32, height=32, seed=0)
+    assert np.array_equal(a, same.generate(LAYOUT, width=32, height=32, seed=0))
+    b = pairs.generate(LAYOUT, width=32, height=32, seed=0)
+    assert b.shape == a.shape and np.isfinite(pairs.energies).all()
+    assert whole.energies[0] == pytest.approx(pairs.energies[0], rel=0.05)
+
+
+def test_longer_videos_use_sliding_windows(tiny: tuple[Path, Path]) -> None:
+    gen = DiffusionGenerator(_settings(tiny, frames=10, context_length=4, context_stride=2,
+                                       guidance_steps=1, steps=2))  # fmt: skip
+    frames = gen.generate(LAYOUT, width=32, height=32, seed=0)
+    assert frames.shape == (10, 32, 32, 3)
+    assert gen.pipeline().free_noise_enabled
+
+
+def test_render_video_with_the_diffusion_generator(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    out = render_video(LAYOUT, tmp_path / "v.mp4", generator="diffusion", fps=8, width=64,
+                       height=48, diffusion=_settings(tiny, steps=2, guidance_steps=1))  # fmt: skip
+    info = probe_video(out)
+    assert info["frames"] == 16 and (info["width"], info["height"]) == (64, 48)
+
+
+def test_phrase_tokens(tmp_path: Path) -> None:
+    tok = tokenizer(tmp_path / "tok")
+    text, where = locate(
+        tok, "a cow is on the left while a helicopter moves", {0: "cow", 1: "helicopter"}
+    )
+    ids = tok(text).input_ids
+    assert tok.decode([ids[i] for i in where[0]]).strip() == "cow"
+    assert tok.decode([ids[i] for i in where[1]]).strip() == "helicopter"
+    # a name missing from the caption is appended
+    text, where = locate(tok, "a dog runs across the field", {0: "dog", 1: "bird"})
+    assert (
+        text.endswith(", bird")
+        and tok.decode([tok(text).input_ids[i] for i in where[1]]).strip() == "bird"
+    )
+    # per frame: the keyframe caption in force is mixed with the global one
+    data = LAYOUT.model_dump(by_alias=True)
+    data["keyframes"][1]["time"] = 1.0
+    layout = VSL.model_validate(data)
+    prompts = frame_prompts(layout, 4, tok, mode="mix")  # frames at 0.25, 0.75, 1.25, 1.75 s
+    assert prompts[0].text.endswith("the cow on the left") and "helicopter" in prompts[0].text
+    assert prompts[2].text.endswith("the helicopter on the right")
+    assert frame_prompts(layout, 4, tok, mode="local")[2].text.startswith("the helicopter")
+    assert frame_prompts(LAYOUT, 4, tok, mode="global")[0].text.startswith(LAYOUT.caption)
+    many = {k: f"sound source {k}" for k in range(40)}
+    with pytest.raises(PromptTooLongError, match="does not fit"):
+        locate(tok, "a cow", many)
+
+
+def test_energy_rewards_attention_inside_the_box() -> None:
+    h = w = 8
+    box = torch.tensor([[0.0, 0.0, 0.5, 0.5]])  # top-left quarter, one frame
+    inside = torch.zeros(h, w)
+    inside[:4, :4] = 1.0
+    outside = torch.zeros(h, w)
+    outside[4:, 4:] = 1.0
+    tokens = [{0: [1]}]
+
+    def energy(att: torch.Tensor, b: torch.Tensor) -> float:
+        m = torch.full((1, h * w, 4), 0.01)
+        m[0, :, 1] = att.reshape(-1) + 0.01
+        return float(layout_energy({"l": m}, (h, w), tokens, {0: b}, topk=0.5,
+                                   fg_weight=1.0, bg_weight=3.0))  # fmt: skip
+
+    assert energy(inside, box) < 0.1 < energy(outside, box)
+    absent = torch.full((1, 4), float("nan"))  # not in the frame: only the outside term
+    assert energy(inside, absent) > energy(inside, box)
+    # boxes are read per frame: the same maps, the box moved, the energy follows
+    moved = torch.tensor([[0.5, 0.5, 1.0, 1.0]])
+    assert energy(outside, moved) < energy(outside, box)
+
+
+def test_missing_weights_and_extra_give_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = tmp_path / "layout.json"
+    LAYOUT.save(layout)
+    runner = CliRunner()
+    nope = str(tmp_path / "nope")
+    result = runner.invoke(app, ["render", str(layout), "-o", str(tmp_path / "v.mp4"),
+                                 "--generator", "diffusion", "--model", nope])  # fmt: skip
+    assert result.exit_code == 2 and "does not exist" in result.output
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never reach for the network in tests
+    result = runner.invoke(app, ["render", str(layout), "-o", str(tmp_path / "v.mp4"),
+                                 "--generator", "diffusion", "--model", "someone/not-cached",
+                                 "--motion-adapter", "someone/not-cached-either"])  # fmt: skip
+    assert result.exit_code == 2 and "Hugging Face cache" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "v.mp4").exists()
+    if not torch.cuda.is_available():
+        result = runner.invoke(app, ["render", str(layout), "-o", str(tmp_path / "v.mp4"),
+                                     "--generator", "diffusion", "--device", "cuda"])  # fmt: skip
+        assert result.exit_code == 2 and "no CUDA GPU" in result.output
+    monkeypatch.setitem(sys.modules, "diffusers", None)
+    result = runner.invoke(app, ["render", str(layout), "-o", str(tmp_path / "v.mp4"),
+                                 "--generator", "diffusion"])  # fmt: skip
+    assert result.exit_code == 2 and "pip install 'spa2v[diffusion]'" in result.output
+
+
+def test_settings_are_checked() -> None:
+    from spa2v.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="captions"):
+        DiffusionSettings(captions="both")
+    with pytest.raises(ParameterError, match="guidance-steps"):
+        DiffusionSettings(steps=5, guidance_steps=6)
+    with pytest.raises(ParameterError, match="frames"):
+        DiffusionSettings(frames=0)
+
+
+@pytest.mark.full_arch
+def test_full_architecture_hooks_find_the_real_layers(tmp_path: Path) -> None:
+    """Stable Diffusion 1.5 + AnimateDiff v1-5-2 + CLIP ViT-L/14 text configurations, random
+    weights, 64x64 pixels, 2 frames, 1 guided step: the guided layers are the real ones."""
+    from diffusers import AnimateDiffPipeline, AutoencoderKL, DDIMScheduler, UNetMotionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from spa2v.generation.diffusion.settings import DEFAULT_LAYERS
+
+    tok = tokenizer(tmp_path / "tok")
+    torch.manual_seed(0)
+    unet = UNetMotionModel(  # SD 1.5's UNet with the v1-5-2 motion modules
+        block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, cross_attention_dim=768,
+        num_attention_heads=8, norm_num_groups=32, sample_size=64, motion_max_seq_length=32,
+        motion_num_attention_heads=8, use_motion_mid_block=True,
+    )  # fmt: skip
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tok), hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+            num_hidden_layers=12, max_position_embeddings=77, hidden_act="quick_gelu",
+            projection_dim=768, bos_token_id=len(tok) - 2, eos_token_id=len(tok) - 1,
+            pad_token_id=len(tok) - 1,
+        )
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4,
+    )  # fmt: skip
+    pipe = AnimateDiffPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, motion_adapter=None,
+        scheduler=DDIMScheduler(beta_schedule="linear", clip_sample=False),
+    )  # fmt: skip
+    gen = DiffusionGenerator(
+        DiffusionSettings(frames=2, steps=1, guidance_steps=1, device="cpu"), pipeline=None
+    )
+    gen._pipe = gen._prepare(pipe, "cpu")
+    layout = VSL(
+        duration=1.0, caption="a cow is on the left", objects=[{"id": 0, "name": "cow"}],
+        keyframes=[{"time": 0.5, "boxes": [{"id": 0, "box": [0.0, 0.3, 0.5, 1.0]}]}],
+    )  # fmt: skip
+    frames = gen.generate(layout, width=64, height=64, seed=0, measure_energy=True)
+    assert frames.shape == (2, 64, 64, 3)
+    from spa2v.generation.diffusion.guidance import RecordingProcessor
+
+    guided = sorted(
+        name for name, m in gen.pipeline().unet.named_modules()
+        if isinstance(getattr(m, "processor", None), RecordingProcessor)
+    )  # fmt: skip
+    # SD 1.5: two transformer blocks per down block, three per up block, one attn2 each
+    assert len(guided) == 2 + 2 + 3 + 3
+    assert {n.split(".attentions")[0] for n in guided} == set(DEFAULT_LAYERS)
+    assert all(n.endswith("transformer_blocks.0.attn2") for n in guided)
+    assert np.isfinite(gen.energies[0]) and np.isfinite(gen.last_energy)
