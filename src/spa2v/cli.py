@@ -683,6 +683,12 @@ def render(
     cpu_offload: OffloadOpt = False,
     gradient_checkpointing: CheckpointOpt = False,
     guidance_chunk: ChunkOpt = 0,
+    fg_weight: Annotated[
+        float, typer.Option(help="Weight of the inside-the-box term.", rich_help_panel=_DIFF)
+    ] = 1.0,
+    bg_weight: Annotated[
+        float, typer.Option(help="Weight of the outside-the-box term.", rich_help_panel=_DIFF)
+    ] = 3.0,
 ) -> None:
     """Render a layout into an MP4 video (H.264 + the audio as AAC stereo)."""
     from spa2v import api
@@ -696,6 +702,7 @@ def render(
             guidance_steps=guidance_steps, iterations=guidance_iterations,
             layout_scale=guidance_scale, topk=guidance_topk, cpu_offload=cpu_offload,
             gradient_checkpointing=gradient_checkpointing, guidance_chunk=guidance_chunk,
+            fg_weight=fg_weight, bg_weight=bg_weight,
         )  # fmt: skip
         vsl = VSL.load(layout)
         with _stages(not quiet) as update:
@@ -773,6 +780,12 @@ def run(
     cpu_offload: OffloadOpt = False,
     gradient_checkpointing: CheckpointOpt = False,
     guidance_chunk: ChunkOpt = 0,
+    fg_weight: Annotated[
+        float, typer.Option(help="Weight of the inside-the-box term.", rich_help_panel=_DIFF)
+    ] = 1.0,
+    bg_weight: Annotated[
+        float, typer.Option(help="Weight of the outside-the-box term.", rich_help_panel=_DIFF)
+    ] = 3.0,
 ) -> None:
     """Recording → cues → layout → video: writes layout.json, cues.json, cues.png, video.mp4,
     run.json (and video_overlay.mp4 with --overlay) into the output folder."""
@@ -791,6 +804,7 @@ def run(
             guidance_steps=guidance_steps, iterations=guidance_iterations,
             layout_scale=guidance_scale, topk=guidance_topk, cpu_offload=cpu_offload,
             gradient_checkpointing=gradient_checkpointing, guidance_chunk=guidance_chunk,
+            fg_weight=fg_weight, bg_weight=bg_weight,
         )  # fmt: skip
         with _stages(not quiet) as update:
             result = api.run(
