@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test lint bench bench-long bench-kemar bench-sounds kemar sounds bank clean
+.PHONY: demo test lint bench bench-eval bench-long bench-kemar bench-sounds kemar sounds bank clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,13 @@ $(SOUNDS): $(VENV)/.installed
 
 bench-sounds: $(VENV)/.installed-dev $(KEMAR) $(SOUNDS)
 	$(BIN)/python benchmarks/bench_plan.py --sofa $(KEMAR) --sounds .cache/sounds
+
+## bench-eval: the public benchmark (200 clips, seed 2026) and the cue planner's scores on it,
+## with the naive baseline beside (report in out/bench/results/cues/report.md)
+bench-eval: $(VENV)/.installed
+	rm -rf out/bench
+	$(BIN)/spa2v bench make out/bench --scenes 200 --seed 2026
+	$(BIN)/spa2v bench run out/bench --planner cues
 
 ## bank: rebuild the in-context example bank shipped with the LLM planners (deterministic)
 bank: $(VENV)/.installed

@@ -843,6 +843,189 @@ def run(
             err.print(f"video: {result.files['video']}", highlight=False, markup=False)
 
 
+eval_app = typer.Typer(
+    help="Score layouts against ground truth, or a video against its audio.",
+    no_args_is_help=True,
+)
+bench_app = typer.Typer(
+    help="Make a synthetic benchmark with ground truth, and run a planner on it.",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
+
+
+def _summary(title: str, rows: dict[str, dict[str, float]], first: str) -> Table:
+    from rich import box
+
+    from spa2v.evaluation.bench import COLUMNS
+
+    short = {"clips": "clips", "max_iou": "MaxIoU", "ltsim": "LTSim", "docsim": "DocSim",
+             "count_acc": "count", "side_acc": "side", "motion_acc": "motion",
+             "trend_acc": "trend", "centre_error": "c.err", "rank_corr": "rank"}  # fmt: skip
+    table = Table(title=title, title_justify="left", box=box.SIMPLE, padding=(0, 1))
+    table.add_column(first, overflow="fold")
+    for c in COLUMNS:
+        table.add_column(short[c], justify="right")
+    for name, s in rows.items():
+        cells = [
+            str(int(s[c])) if c == "clips" else ("–" if s[c] != s[c] else f"{s[c]:.3f}")
+            for c in COLUMNS
+        ]
+        table.add_row(name, *cells)
+    return table
+
+
+@eval_app.command("layouts")
+def eval_layouts(
+    pred: Annotated[Path, typer.Option(help="Folder of predicted layouts (*.json).")],
+    gt: Annotated[Path, typer.Option(help="Folder of ground-truth layouts, same file names.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the scores as JSON here.")
+    ] = None,
+    by_name: Annotated[
+        bool, typer.Option(help="Match objects only with objects of the same name.")
+    ] = False,
+) -> None:
+    """MaxIoU, LTSim, DocSim and spatial accuracies of predicted layouts."""
+    import json
+
+    from spa2v.evaluation.bench import summarise
+    from spa2v.evaluation.layout import layout_similarity
+    from spa2v.evaluation.spatial import compare_layouts
+    from spa2v.layout.vsl import VSL
+
+    with _user_errors():
+        for folder in (pred, gt):
+            if not folder.is_dir():
+                raise ParameterError(f"{folder}: not a folder")
+        results = []
+        missing = []
+        for g in sorted(gt.glob("*.json")):
+            p = pred / g.name
+            if not p.exists():
+                missing.append(g.name)
+                continue
+            pv, gv = VSL.load(p), VSL.load(g)
+            results.append({"name": g.name, **layout_similarity(pv, gv, by_name=by_name),
+                            **compare_layouts(pv, gv)})  # fmt: skip
+        if not results:
+            raise ParameterError(f"no layout in {pred} has a ground truth of the same name in {gt}")
+        overall = summarise(results)
+        Console(stderr=True, width=max(err.width, 110)).print(
+            _summary("layout scores", {"all": overall}, "set")
+        )
+        if missing:
+            err.print(f"[yellow]note:[/] {len(missing)} ground-truth layout(s) without a "
+                      "prediction were skipped", highlight=False)  # fmt: skip
+        if output is not None:
+            from spa2v.media.files import atomic_write_text
+
+            doc = {"overall": overall, "clips": results, "missing": missing}
+            atomic_write_text(output, json.dumps(doc, indent=1, default=float))
+            err.print(f"wrote {output}", highlight=False, markup=False)
+
+
+@eval_app.command("video")
+def eval_video(
+    video: Annotated[Path, typer.Argument(help="Video file (MP4…).")],
+    audio: Annotated[Path, typer.Option(help="The recording it should follow.")],
+    layout: Annotated[
+        Path | None,
+        typer.Option(help="Its layout: also report the storyboard renderer's box adherence."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the scores as JSON here.")
+    ] = None,
+) -> None:
+    """AV-Align of a video against its audio (and box adherence with --layout)."""
+    import json
+
+    from spa2v.evaluation.avalign import box_adherence, evaluate_video
+
+    with _user_errors():
+        if not video.exists():
+            raise ParameterError(f"{video}: no such file")
+        scores = evaluate_video(video, audio)
+        if layout is not None:
+            from spa2v.layout.vsl import VSL
+
+            vsl = VSL.load(layout)
+            scores["box_adherence"] = box_adherence(vsl, fps=scores["fps"])
+        table = Table(title="video scores", show_header=False, title_justify="left")
+        for k, v in scores.items():
+            table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
+        err.print(table)
+        if output is not None:
+            from spa2v.media.files import atomic_write_text
+
+            atomic_write_text(output, json.dumps(scores, indent=1))
+            err.print(f"wrote {output}", highlight=False, markup=False)
+
+
+@bench_app.command("make")
+def bench_make(
+    outdir: Annotated[Path, typer.Argument(help="Folder to create (must be empty or new).")],
+    scenes: Annotated[int, typer.Option(help="Number of clips.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed, the same benchmark.")] = 2026,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+) -> None:
+    """Write synthetic stereo clips with ground-truth layouts and a manifest."""
+    from spa2v.evaluation.bench import make_benchmark
+
+    with _user_errors():
+        with _stages(True) as update:
+            manifest = make_benchmark(
+                outdir, scenes=scenes, seed=seed, workers=workers,
+                progress=lambda d, t: update("scenes", d, t),
+            )  # fmt: skip
+        err.print(f"wrote {scenes} clips and {manifest}", highlight=False, markup=False)
+
+
+@bench_app.command("run")
+def bench_run(
+    dataset: Annotated[Path, typer.Argument(help="A benchmark folder (spa2v bench make).")],
+    planner: PlannerOpt = "cues",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Report folder (default: DATASET/results/PLANNER)."),
+    ] = None,
+    labels: Annotated[
+        bool, typer.Option(help="Give the true names (and so the count), as --label does.")
+    ] = False,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run the naive baseline and show it beside.")
+    ] = True,
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+) -> None:
+    """Plan every clip of a benchmark and score the plans: table, JSON and a report."""
+    from spa2v.evaluation.bench import grouped, run_benchmark, summarise, write_report
+
+    with _user_errors():
+        out = output or dataset / "results" / planner
+        pred_dir = out / "layouts"
+        with _stages(True) as update:
+            results = run_benchmark(
+                dataset, planner=planner, labels=labels, workers=workers, pred_dir=pred_dir,
+                progress=lambda d, t: update(planner, d, t),
+            )  # fmt: skip
+            base = None
+            if baseline and planner != "naive":
+                base = run_benchmark(
+                    dataset, planner="naive", labels=labels, workers=workers,
+                    progress=lambda d, t: update("naive", d, t),
+                )  # fmt: skip
+        rows = {planner: summarise(results)}
+        if base is not None:
+            rows["naive"] = summarise(base)
+        wide = Console(stderr=True, width=max(err.width, 110))  # tables stay whole in logs
+        wide.print(_summary("benchmark (naive: the baseline)", rows, "planner"))
+        wide.print(_summary("by condition", grouped(results, "condition"), "condition"))
+        report = write_report(results, out, title=f"spa2v benchmark: planner {planner}",
+                              baseline=base, gt_dir=dataset / "gt", pred_dir=pred_dir)  # fmt: skip
+        err.print(f"wrote {out / 'results.json'} and {report}", highlight=False, markup=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
