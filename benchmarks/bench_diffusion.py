@@ -125,8 +125,9 @@ def main() -> None:
         cfg = {"full": True, "frames": 16, "steps": 25, "width": 512, "height": 320}
     else:
         cfg = {"full": False, "frames": 8, "steps": 10, "width": 64, "height": 64}
-    cfg.update(device=device, repeats=args.repeats, chunk=args.chunk,
-               checkpointing=args.checkpointing)
+    cfg.update(
+        device=device, repeats=args.repeats, chunk=args.chunk, checkpointing=args.checkpointing
+    )
     res = {g: run({**cfg, "guided": g}) for g in (False, True)}
     label = "full-size SD 1.5 + AnimateDiff" if args.full else "tiny test models"
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
