@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_render.py
 	$(BIN)/python benchmarks/bench_llm.py
 	$(BIN)/python benchmarks/bench_diffusion.py
+	$(BIN)/python benchmarks/bench_tagging.py
 
 ## kemar: fetch the MIT KEMAR measured HRTF (Debian libmysofa1) for the benchmarks' --sofa
 KEMAR := .cache/kemar/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa

@@ -18,7 +18,7 @@ def test_import_does_not_pull_in_torch_or_plotting() -> None:
         "import sys, spa2v, spa2v.cli, spa2v.audio.cues, spa2v.audio.synth, spa2v.api, "
         "spa2v.generation.render, spa2v.generation.animatic, spa2v.media.video, "
         "spa2v.generation.diffusion, spa2v.generation.diffusion.generator, "
-        "spa2v.planning.llm.planner; "
+        "spa2v.planning.llm.planner, spa2v.tagging, spa2v.tagging.models; "
         "bad = [m for m in ('torch', 'diffusers', 'transformers', 'matplotlib', 'openai', "
         "'google.genai') "
         "if m in sys.modules]; print(bad)"

@@ -42,6 +42,9 @@ def plan(
     channels: tuple[int, int] | None = None,
     cue_sheet: CueSheet | None = None,
     llm: LLMSettings | None = None,
+    tagger: Any = "none",
+    tagger_model: str | None = None,
+    vocabulary: str | Path | None = None,
 ) -> VSL:
     """Plan a Video Scene Layout for a recording.
 
@@ -75,6 +78,15 @@ def plan(
         for the same effect).
     llm : LLMSettings or None
         Settings of the LLM planners (model, server, examples, cue lock, cache…).
+    tagger : str or Tagger
+        ``"none"`` (names from ``labels`` or "sound source"), ``"ast"`` or ``"clap"`` (sound
+        recognition per tracked source; ``pip install 'spa2v[tagging]'``), or a ready tagger.
+        Labels, when given, win over recognised names.
+    tagger_model : str or None
+        Local folder or hub id of the tagger's model (defaults in
+        :data:`spa2v.tagging.base.DEFAULT_MODELS`).
+    vocabulary : str or Path or None
+        The CLAP tagger's vocabulary file (one drawable name per line).
 
     Returns
     -------
@@ -103,7 +115,21 @@ def plan(
     # a planner that attaches the audio gets it only while it is short enough to attach
     wanted = chosen.needs_audio and sheet.duration_s <= getattr(chosen, "max_audio_s", math.inf)
     samples = load_audio(audio, sr=sr, channels=channels) if wanted else None
-    return chosen.plan(sheet, samples, options)
+    n_src = max(1, len(sheet.sources))
+    if not (isinstance(tagger, str) and tagger == "none") and len(labels) < n_src:
+        from spa2v.tagging import get_tagger, tag_sources
+
+        model = get_tagger(tagger, tagger_model, vocabulary) if isinstance(tagger, str) else tagger
+        if model is not None:
+            rec = samples or load_audio(audio, sr=sr, channels=channels)
+            tags = tuple(tag_sources(rec.samples, rec.sr, sheet, model))
+            options = dataclasses.replace(options, tags=tags)
+    layout = chosen.plan(sheet, samples, options)
+    if options.tags:
+        data = layout.model_dump(by_alias=True)
+        data["tags"] = [dataclasses.asdict(t) for t in options.tags]
+        layout = VSL.model_validate(data)
+    return layout
 
 
 def known_sources(labels: Sequence[str] = (), sources: int | None = None) -> int | None:
@@ -262,6 +288,9 @@ def run(
     channels: tuple[int, int] | None = None,
     llm: LLMSettings | None = None,
     diffusion: DiffusionSettings | None = None,
+    tagger: str = "none",
+    tagger_model: str | None = None,
+    vocabulary: str | Path | None = None,
     progress: StageProgress | None = None,
 ) -> RunResult:
     """The whole job: recording → cues → layout → video, all written to ``outdir``.
@@ -278,7 +307,7 @@ def run(
         Output folder; created if missing. A folder that is not empty is refused unless
         ``force`` (then the files above are replaced, others are left alone).
     labels, sources, planner, keyframes, keyframe_rate, fov_deg, width, height, sr, channels, llm
-        As for :func:`plan`.
+        As for :func:`plan`; so are ``tagger``, ``tagger_model`` and ``vocabulary``.
     generator, fps, seed, diffusion
         As for :func:`render`.
     overlay : bool
@@ -329,6 +358,11 @@ def run(
     )
     n_known = known_sources(labels, sources)
     params = CueParams(n_sources=n_known)
+    tagger_obj: Any = "none"
+    if tagger != "none":
+        from spa2v.tagging import get_tagger
+
+        tagger_obj = get_tagger(tagger, tagger_model, vocabulary)  # a missing model: now
     if not Path(audio).exists():
         from spa2v.errors import AudioFileNotFoundError
 
@@ -367,6 +401,7 @@ def run(
         channels=channels,
         cue_sheet=sheet,
         llm=llm,
+        tagger=tagger_obj,
     )
     layout.save(files["layout"])
     timings["plan"] = time.perf_counter() - t0
@@ -423,6 +458,7 @@ def run(
         },
         "outputs": {k: p.name for k, p in files.items()},
         "planning": (layout.model_extra or {}).get("planning", {"path": planner}),
+        "tags": (layout.model_extra or {}).get("tags", []),
         "objects": [o.name for o in layout.objects],
         "caption": layout.caption,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},

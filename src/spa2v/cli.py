@@ -228,6 +228,30 @@ def _diffusion_settings(**kw: Any) -> Any:
     return DiffusionSettings(**kw)
 
 
+TaggerOpt = Annotated[
+    str,
+    typer.Option(
+        help="Sound recognition per source: none (names from --label), ast or clap "
+        "(pip install 'spa2v[tagging]').",
+        rich_help_panel="Tagging",
+    ),
+]
+TaggerModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Tagger model: local folder or hub id on this machine (defaults: "
+        "MIT/ast-finetuned-audioset-10-10-0.4593, laion/clap-htsat-unfused).",
+        rich_help_panel="Tagging",
+    ),
+]
+VocabularyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="CLAP vocabulary file (one drawable name per line).", rich_help_panel="Tagging"
+    ),
+]
+
+
 def _llm_settings(**kw: Any) -> Any:
     from spa2v.planning.llm import LLMSettings
 
@@ -524,6 +548,9 @@ def plan(
     cache: CacheOpt = True,
     prompt: PromptOpt = None,
     json_mode: JsonModeOpt = "schema",
+    tagger: TaggerOpt = "none",
+    tagger_model: TaggerModelOpt = None,
+    vocabulary: VocabularyOpt = None,
 ) -> None:
     """Plan a Video Scene Layout (objects, boxes over time, captions) from a recording."""
     from spa2v import api
@@ -556,6 +583,9 @@ def plan(
             channels=picked,
             cue_sheet=sheet,
             llm=llm,
+            tagger=tagger,
+            tagger_model=tagger_model,
+            vocabulary=vocabulary,
         )
         if output is None:
             sys.stdout.write(layout.to_json() + "\n")
@@ -764,6 +794,9 @@ def run(
     cache: CacheOpt = True,
     prompt: PromptOpt = None,
     json_mode: JsonModeOpt = "schema",
+    tagger: TaggerOpt = "none",
+    tagger_model: TaggerModelOpt = None,
+    vocabulary: VocabularyOpt = None,
     model: DModelOpt = None,
     motion_adapter: AdapterOpt = None,
     frames: FramesOpt = 16,
@@ -827,6 +860,9 @@ def run(
                 channels=_parse_channels(channels),
                 llm=llm,
                 diffusion=diffusion,
+                tagger=tagger,
+                tagger_model=tagger_model,
+                vocabulary=vocabulary,
                 progress=update,
             )
         if not quiet:

@@ -34,6 +34,9 @@ class PlanOptions:
         Horizontal field of view of the camera model, degrees.
     width, height : int
         Video size in pixels.
+    tags : tuple of SourceTag
+        What a tagger recognised per tracked source (names for the sources the labels leave
+        unnamed; their confidence goes into the reasoning and the LLM prompt).
     """
 
     labels: tuple[str, ...] = ()
@@ -42,6 +45,7 @@ class PlanOptions:
     fov_deg: float = 90.0
     width: int = 512
     height: int = 320
+    tags: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if self.keyframes is not None and not 1 <= self.keyframes <= 1000:
@@ -53,6 +57,22 @@ class PlanOptions:
         for label in self.labels:
             if not label.strip() or len(label) > 80:
                 raise ParameterError(f"labels must be 1–80 characters, got {label!r}")
+
+    def name_of(self, k: int) -> str:
+        """Name of source ``k``: its label, else its recognised name, else "sound source"."""
+        if k < len(self.labels):
+            return self.labels[k]
+        tag = next((t for t in self.tags if getattr(t, "source", None) == k), None)
+        return tag.name if tag is not None and tag.name else "sound source"
+
+    def tag_note(self) -> str:
+        """One sentence on what was recognised (empty without tags)."""
+        parts = [
+            f"S{t.source} {t.name} ({t.confidence:.2f}, {t.label!r})" for t in self.tags if t.name
+        ]
+        if not parts:
+            return ""
+        return f"Recognised by the {self.tags[0].tagger} tagger: " + "; ".join(parts) + "."
 
     def keyframe_times(self, duration_s: float) -> list[float]:
         """Centres of equal stretches covering the clip."""

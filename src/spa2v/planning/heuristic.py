@@ -80,7 +80,7 @@ class CuePlanner:
         if not sources:  # an old cue sheet without tracks: one source from the summary
             sources = [_summary_source(cues)]
         labels = list(options.labels)
-        names = [labels[i] if i < len(labels) else "sound source" for i in range(len(sources))]
+        names = [options.name_of(i) for i in range(len(sources))]
         notes = []
         if labels and len(labels) != len(sources):
             notes.append(
@@ -158,7 +158,7 @@ class CuePlanner:
             width=options.width,
             height=options.height,
             caption=describe.global_caption(stories),
-            reasoning=_reasoning(cues, sources, stories, notes),
+            reasoning=_reasoning(cues, sources, stories, [*notes, options.tag_note()]),
             objects=[{"id": k, "name": names[k]} for k in range(len(sources))],
             keyframes=keyframes,
             planner="cues",
@@ -255,5 +255,5 @@ def _reasoning(
             "receding": "recedes (falling loudness): it shrinks",
         }[story.behaviour]
         lines.append(" ".join(parts) + f" -> {verdict}.")
-    lines.extend(notes)
+    lines.extend(n for n in notes if n)
     return " ".join(lines)

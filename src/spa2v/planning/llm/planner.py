@@ -258,6 +258,7 @@ class LLMPlanner:
             height=options.height,
             labels=options.labels,
             with_audio=with_audio,
+            tags=options.tags,
         )
         messages.append(Message("user", request))
         return system, messages, [e.id for e in examples]
@@ -373,6 +374,9 @@ class LLMPlanner:
         layout = repaired.layout
         if options.labels:
             layout = _apply_labels(layout, options.labels, repaired.sources)
+        elif any(t.name for t in options.tags):
+            names = tuple(options.name_of(k) for k in range(max(len(options.tags), 1)))
+            layout = _apply_labels(layout, names, repaired.sources, keep="sound source")
         layout, notes = apply_cue_lock(
             layout,
             cue_plan,
@@ -385,12 +389,17 @@ class LLMPlanner:
         return _with_record(layout, record, planner=self.name)
 
 
-def _apply_labels(layout: VSL, labels: tuple[str, ...], sources: dict[int, int]) -> VSL:
-    """Names given by the user win: object of source ``k`` (or ``k``-th object) gets label k."""
+def _apply_labels(
+    layout: VSL, labels: tuple[str, ...], sources: dict[int, int], *, keep: str | None = None
+) -> VSL:
+    """Names given by the user win: object of source ``k`` (or ``k``-th object) gets label k.
+
+    With ``keep``, a label equal to it (an unrecognised source) leaves the model's name.
+    """
     data = layout.model_dump(by_alias=True)
     for k, obj in enumerate(data["objects"]):
         idx = sources.get(obj["id"], k)
-        if 0 <= idx < len(labels):
+        if 0 <= idx < len(labels) and labels[idx] != keep:
             obj["name"] = labels[idx]
     return VSL.model_validate(data)
 

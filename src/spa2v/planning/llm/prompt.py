@@ -82,8 +82,9 @@ def user_text(
     height: int,
     labels: tuple[str, ...] = (),
     with_audio: bool = False,
+    tags: tuple = (),
 ) -> str:
-    """One request: cue text, frame size, keyframe times, names, audio note."""
+    """One request: cue text, frame size, keyframe times, names, recognised sounds, audio note."""
     if labels:
         names = (
             "The user names the objects, one per source from left to right: "
@@ -101,7 +102,14 @@ def user_text(
         if with_audio
         else ""
     )
+    heard = [f"S{t.source}: {t.name} ({t.confidence:.2f})" for t in tags if t.name]
+    tag_line = (
+        "A sound classifier recognised (a guess, with its confidence): " + ", ".join(heard) + "."
+        if heard
+        else ""
+    )
     return template.user.safe_substitute(
+        tags=tag_line,
         cues=cues,
         times=", ".join(f"{t:g}" for t in times),
         duration=f"{duration:g}",

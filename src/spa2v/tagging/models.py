@@ -1,0 +1,149 @@
+"""Model-backed taggers (optional extra ``spa2v[tagging]``: torch + transformers).
+
+* :class:`ASTTagger` — an Audio Spectrogram Transformer fine-tuned on AudioSet
+  (``AutoFeatureExtractor`` + ``ASTForAudioClassification``); sigmoid scores per class.
+* :class:`ClapTagger` — zero-shot CLAP (``ClapModel`` + ``ClapProcessor``) over a vocabulary of
+  visual sound sources (``vocabulary.txt``, or ``--vocabulary FILE``), prompted as "the sound of
+  a …"; softmax over the vocabulary.
+
+Models load from a local folder or a hub id already in this machine's Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spa2v.tagging.base import TaggingError
+
+
+def _imports() -> Any:
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise TaggingError(
+            f"audio tagging needs torch and transformers ({exc.name} is missing): "
+            "pip install 'spa2v[tagging]'"
+        ) from None
+    return torch, transformers
+
+
+def _load(loader: Any, ref: str, what: str) -> Any:
+    looks_local = ref.startswith((".", "/", "~")) or Path(ref).expanduser().exists()
+    if looks_local and not Path(ref).expanduser().is_dir():
+        raise TaggingError(f"the {what} folder {ref!r} does not exist")
+    try:
+        return loader(str(Path(ref).expanduser()) if looks_local else ref)
+    except (OSError, ValueError) as exc:
+        hint = ("" if looks_local else " (not a local folder and not in this machine's Hugging "
+                "Face cache)")  # fmt: skip
+        raise TaggingError(f"cannot load the {what} {ref!r}{hint}: {type(exc).__name__}") from None
+
+
+def quantized(model: Any) -> Any:
+    """The model with its linear layers in dynamic int8 (CPU inference, about 1.5x faster).
+
+    The weights are quantised once; activations are quantised on the fly per call. On the
+    default-size AST the class probabilities moved by under 0.01 in our check.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice for this API
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class ASTTagger:
+    """AudioSet tagging with an Audio Spectrogram Transformer.
+
+    Parameters
+    ----------
+    model : str
+        Local folder or hub id.
+    quantize : bool
+        Dynamic int8 linear layers (:func:`quantized`) — the default, as tagging runs on the
+        CPU.
+    """
+
+    name = "ast"
+    window_s = 10.0
+
+    def __init__(self, model: str, *, quantize: bool = True) -> None:
+        torch, tf = _imports()
+        self._torch = torch
+        self.extractor = _load(tf.AutoFeatureExtractor.from_pretrained, model, "tagger model")
+        self.model = _load(tf.ASTForAudioClassification.from_pretrained, model, "tagger model")
+        self.model.eval()
+        if quantize:
+            self.model = quantized(self.model)
+        self.sample_rate = int(getattr(self.extractor, "sampling_rate", 16_000))
+        cfg = self.model.config
+        self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
+
+    def scores(self, clips: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        inputs = self.extractor(
+            [np.asarray(c, dtype=np.float32) for c in clips],
+            sampling_rate=self.sample_rate,
+            return_tensors="pt",
+        )
+        with self._torch.inference_mode():
+            logits = self.model(**inputs).logits
+        return self.labels, self._torch.sigmoid(logits).numpy()
+
+
+def read_vocabulary(path: str | Path | None = None) -> list[str]:
+    """The vocabulary (one name per line; ``#`` comments and blank lines ignored)."""
+    if path is None:
+        text = (resources.files("spa2v.tagging") / "vocabulary.txt").read_text("utf-8")
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise TaggingError(f"{p}: vocabulary file not found")
+        text = p.read_text(encoding="utf-8")
+    words = [w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#")]
+    if not words:
+        raise TaggingError("the vocabulary is empty")
+    return list(dict.fromkeys(words))
+
+
+class ClapTagger:
+    """Zero-shot tagging with CLAP over a vocabulary of things that can be drawn."""
+
+    name = "clap"
+    window_s = 10.0
+
+    def __init__(self, model: str, *, vocabulary: str | Path | None = None) -> None:
+        torch, tf = _imports()
+        self._torch = torch
+        self.processor = _load(tf.ClapProcessor.from_pretrained, model, "tagger model")
+        self.model = _load(tf.ClapModel.from_pretrained, model, "tagger model")
+        self.model.eval()
+        self.sample_rate = int(getattr(self.processor.feature_extractor, "sampling_rate", 48_000))
+        self.labels = read_vocabulary(vocabulary)
+        prompts = [f"the sound of a {w}" for w in self.labels]
+        text = self.processor.tokenizer(prompts, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            emb = self.model.get_text_features(**text)
+        emb = emb if isinstance(emb, torch.Tensor) else emb.pooler_output
+        self._text = torch.nn.functional.normalize(emb, dim=-1)
+
+    def scores(self, clips: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        torch = self._torch
+        inputs = self.processor.feature_extractor(
+            [np.asarray(c, dtype=np.float32) for c in clips],
+            sampling_rate=self.sample_rate,
+            return_tensors="pt",
+        )
+        with torch.no_grad():
+            emb = self.model.get_audio_features(**inputs)
+            emb = emb if isinstance(emb, torch.Tensor) else emb.pooler_output
+            audio = torch.nn.functional.normalize(emb, dim=-1)
+            scale = float(getattr(self.model, "logit_scale_a", torch.tensor(4.6)).exp())
+            probs = torch.softmax(scale * audio @ self._text.T, dim=-1)
+        return self.labels, probs.numpy()
