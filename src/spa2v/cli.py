@@ -879,6 +879,80 @@ def run(
             err.print(f"video: {result.files['video']}", highlight=False, markup=False)
 
 
+@app.command()
+def batch(
+    source: Annotated[
+        Path, typer.Argument(help="Folder of recordings, or a CSV/JSONL manifest (path, labels…).")
+    ],
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    workers: Annotated[int, typer.Option(help="Items processed at once.")] = 1,
+    engine: Annotated[str, typer.Option(help="local (processes) or ray.")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (auto: the one this machine is in).")
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(help="Object names for every item (a manifest may override)."),
+    ] = None,
+    planner: PlannerOpt = "cues",
+    generator: GeneratorOpt = "animatic",
+    fps: FpsOpt = 24.0,
+    seed: SeedOpt = 0,
+    overlay: Annotated[bool, typer.Option(help="Also write video_overlay.mp4 per item.")] = False,
+    tagger: TaggerOpt = "none",
+    retry_failed: Annotated[
+        bool, typer.Option(help="Try again the items that failed in an earlier run.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """spa2v run over many recordings: resumable, one bad file never stops the batch.
+
+    Exit status 1 when an item failed (see results.jsonl), 2 for a bad command."""
+    from spa2v.batch import run_batch
+
+    with _user_errors():
+        options: dict[str, Any] = {"planner": planner, "generator": generator, "fps": fps,
+                                   "seed": seed, "overlay": overlay, "tagger": tagger}  # fmt: skip
+        if label:
+            options["labels"] = tuple(label)
+        with _stages(not quiet) as update:
+            summary = run_batch(
+                source, outdir, workers=workers, engine=engine, address=address, options=options,
+                retry_failed=retry_failed, progress=lambda d, t: update("items", d, t),
+            )  # fmt: skip
+        if not quiet:
+            table = Table(title="batch", show_header=False, title_justify="left")
+            for key in ("items", "ok", "error", "skipped", "seconds", "engine", "workers"):
+                table.add_row(key, str(summary[key]))
+            err.print(table)
+        for r in summary["records"]:
+            if r["status"] == "error":
+                err.print(f"[red]failed:[/] {escape(r['name'])}: {escape(r['error'])}",
+                          highlight=False, soft_wrap=True)  # fmt: skip
+        if not quiet:
+            err.print(f"results: {outdir / 'results.jsonl'}", highlight=False, markup=False)
+    if summary["error"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, MB.")] = 200.0,
+) -> None:
+    """Start the web app (pip install 'spa2v[ui]')."""
+    from spa2v.web import serve as start
+
+    with _user_errors():
+        if not 1 <= port <= 65535:
+            raise ParameterError(f"--port must be within 1 … 65535, got {port}")
+        err.print(f"serving on http://{host}:{port} (Ctrl-C to stop)", highlight=False)
+        start(host, port, max_upload_mb=max_upload_mb)
+
+
 eval_app = typer.Typer(
     help="Score layouts against ground truth, or a video against its audio.",
     no_args_is_help=True,
