@@ -165,3 +165,10 @@ def test_render_warns_when_audio_and_layout_lengths_differ(tmp_path: Path, duet:
     info = probe_video(video)
     assert info["frames"] == 10
     assert abs(info["audio_duration_s"] - 1.0) <= 0.1
+
+
+def test_help_shows_the_extras_in_brackets() -> None:
+    # Rich markup would eat "[ui]"; the help must show what to install
+    for cmd, extra in (("serve", "[ui]"), ("run", "[llm]"), ("run", "[diffusion]")):
+        result = runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "200"})
+        assert extra in result.output, (cmd, extra)

@@ -60,7 +60,7 @@ PlannerOpt = Annotated[
     str,
     typer.Option(
         help="cues (offline, default), naive (baseline), gemini or openai (language models "
-        "given the measured cues; pip install 'spa2v[llm]')."
+        "given the measured cues; pip install 'spa2v\\[llm]')."
     ),
 ]
 _LLM = "LLM planners (gemini, openai)"
@@ -232,7 +232,7 @@ TaggerOpt = Annotated[
     str,
     typer.Option(
         help="Sound recognition per source: none (names from --label), ast or clap "
-        "(pip install 'spa2v[tagging]').",
+        "(pip install 'spa2v\\[tagging]').",
         rich_help_panel="Tagging",
     ),
 ]
@@ -649,7 +649,7 @@ GeneratorOpt = Annotated[
     str,
     typer.Option(
         help="animatic (embedded storyboard renderer, default) or diffusion (AnimateDiff with "
-        "layout guidance; pip install 'spa2v[diffusion]')."
+        "layout guidance; pip install 'spa2v\\[diffusion]')."
     ),
 ]
 FpsOpt = Annotated[float, typer.Option(help="Frames per second.")]
@@ -943,7 +943,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
     max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, MB.")] = 200.0,
 ) -> None:
-    """Start the web app (pip install 'spa2v[ui]')."""
+    """Start the web app (pip install 'spa2v\\[ui]')."""
     from spa2v.web import serve as start
 
     with _user_errors():
