@@ -69,6 +69,17 @@ def test_upload_run_and_watch(page, url: str, tmp_path: Path) -> None:
     assert abs(duration - 3.0) < 0.2
     cells = page.locator("#objects").inner_text()
     assert "cow" in cells and "helicopter" in cells
+    # re-render the layout at another frame rate without planning again: a new video arrives
+    first = video.get_attribute("src")
+    fps = page.locator("input[type=number]").first
+    fps.fill("12")
+    fps.press("Enter")
+    page.locator("#rerender").click()
+    page.wait_for_function(
+        "(old) => { const v = document.querySelector('#video video');"
+        " return v && v.src && v.src !== old; }",
+        arg=first,
+    )
 
 
 def test_corrupt_upload_shows_an_error_and_the_server_keeps_serving(

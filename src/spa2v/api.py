@@ -37,7 +37,7 @@ def plan(
     fov_deg: float = 90.0,
     width: int = 512,
     height: int = 320,
-    planner: str = "cues",
+    planner: Any = "cues",
     sr: int | None = 48_000,
     channels: tuple[int, int] | None = None,
     cue_sheet: CueSheet | None = None,
@@ -67,10 +67,10 @@ def plan(
         Horizontal field of view of the camera model.
     width, height : int
         Video size in pixels recorded in the layout.
-    planner : str
+    planner : str or Planner
         ``"cues"`` (default, offline), ``"naive"`` (baseline), ``"gemini"`` or ``"openai"``
         (language models given the measured cues; ``pip install 'spa2v[llm]'`` and an API key
-        in the environment).
+        in the environment), or a planner already built (``llm`` is then ignored).
     sr, channels
         As for :func:`spa2v.audio.cues.analyze_file` (``spa2v.cues``).
     cue_sheet : CueSheet or None
@@ -105,7 +105,7 @@ def plan(
         width=width,
         height=height,
     )
-    chosen = get_planner(planner, llm)
+    chosen = get_planner(planner, llm) if isinstance(planner, str) else planner
     n_known = known_sources(labels, sources)
     if cue_sheet is None:
         params = CueParams(n_sources=n_known)
@@ -236,10 +236,6 @@ def render(
         diffusion=diffusion,
         step_progress=step_progress,
     )
-
-
-#: Files that ``run`` writes into its output folder.
-RUN_FILES = ("layout.json", "cues.json", "cues.png", "video.mp4", "video_overlay.mp4", "run.json")
 
 
 @dataclass
@@ -396,11 +392,10 @@ def run(
         fov_deg=fov_deg,
         width=width,
         height=height,
-        planner=planner,
+        planner=chosen,  # built and checked above
         sr=sr,
         channels=channels,
         cue_sheet=sheet,
-        llm=llm,
         tagger=tagger_obj,
     )
     layout.save(files["layout"])

@@ -18,7 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -262,8 +262,3 @@ def run_batch(
         "engine": engine,
         "workers": workers,
     }
-
-
-def item_dict(item: Item) -> dict[str, Any]:
-    """An item as a plain dict (for logs)."""
-    return asdict(item)

@@ -218,14 +218,22 @@ CheckpointOpt = Annotated[
 ]
 
 
-def _diffusion_settings(**kw: Any) -> Any:
+def _diffusion_settings(p: dict[str, Any]) -> Any:
+    """DiffusionSettings from a command's diffusion options (its ``locals()``)."""
     from spa2v.generation.diffusion import DiffusionSettings
 
     defaults = DiffusionSettings()
-    kw["model"] = kw.get("model") or defaults.model
-    kw["motion_adapter"] = kw.get("motion_adapter") or defaults.motion_adapter
-    kw["layers"] = tuple(p.strip() for p in kw["layers"].split(",") if p.strip())
-    return DiffusionSettings(**kw)
+    return DiffusionSettings(
+        model=p["model"] or defaults.model,
+        motion_adapter=p["motion_adapter"] or defaults.motion_adapter,
+        frames=p["frames"], steps=p["steps"], device=p["device"], captions=p["captions"],
+        cfg_scale=p["cfg_scale"], layout_guidance=p["layout_guidance"],
+        layers=tuple(x.strip() for x in p["guidance_layers"].split(",") if x.strip()),
+        guidance_steps=p["guidance_steps"], iterations=p["guidance_iterations"],
+        layout_scale=p["guidance_scale"], topk=p["guidance_topk"],
+        cpu_offload=p["cpu_offload"], gradient_checkpointing=p["gradient_checkpointing"],
+        guidance_chunk=p["guidance_chunk"], fg_weight=p["fg_weight"], bg_weight=p["bg_weight"],
+    )  # fmt: skip
 
 
 TaggerOpt = Annotated[
@@ -252,11 +260,16 @@ VocabularyOpt = Annotated[
 ]
 
 
-def _llm_settings(**kw: Any) -> Any:
+def _llm_settings(p: dict[str, Any]) -> Any:
+    """LLMSettings from a command's LLM options (its ``locals()``)."""
     from spa2v.planning.llm import LLMSettings
 
-    kw["examples"] = tuple(kw.get("examples") or ())
-    return LLMSettings(**kw)
+    return LLMSettings(
+        model=p["llm_model"], base_url=p["base_url"], temperature=p["temperature"],
+        seed=p["llm_seed"], examples=tuple(p["examples"] or ()), k=p["n_examples"],
+        trust=p["trust"], send_audio=p["send_audio"], timeout_s=p["timeout"], cache=p["cache"],
+        prompt=p["prompt"], json_mode=p["json_mode"],
+    )  # fmt: skip
 
 
 #: Files longer than this get a progress bar.
@@ -557,11 +570,7 @@ def plan(
     from spa2v.audio.cues import CueParams
 
     with _user_errors():
-        llm = _llm_settings(
-            model=llm_model, base_url=base_url, temperature=temperature, seed=llm_seed,
-            examples=examples, k=n_examples, trust=trust, send_audio=send_audio,
-            timeout_s=timeout, cache=cache, prompt=prompt, json_mode=json_mode,
-        )  # fmt: skip
+        llm = _llm_settings(locals())
         chosen = api.get_planner(planner, llm)
         if hasattr(chosen, "backend"):
             chosen.backend()  # a missing SDK or key: say so before measuring anything
@@ -578,11 +587,10 @@ def plan(
             fov_deg=fov,
             width=width,
             height=height,
-            planner=planner,
+            planner=chosen,  # built and checked above
             sr=sr,
             channels=picked,
             cue_sheet=sheet,
-            llm=llm,
             tagger=tagger,
             tagger_model=tagger_model,
             vocabulary=vocabulary,
@@ -725,15 +733,7 @@ def render(
     from spa2v.layout.vsl import VSL
 
     with _user_errors():
-        diffusion = _diffusion_settings(
-            model=model, motion_adapter=motion_adapter, frames=frames, steps=steps,
-            device=device, captions=captions, cfg_scale=cfg_scale,
-            layout_guidance=layout_guidance, layers=guidance_layers,
-            guidance_steps=guidance_steps, iterations=guidance_iterations,
-            layout_scale=guidance_scale, topk=guidance_topk, cpu_offload=cpu_offload,
-            gradient_checkpointing=gradient_checkpointing, guidance_chunk=guidance_chunk,
-            fg_weight=fg_weight, bg_weight=bg_weight,
-        )  # fmt: skip
+        diffusion = _diffusion_settings(locals())
         vsl = VSL.load(layout)
         with _stages(not quiet) as update:
             api.render(
@@ -825,20 +825,8 @@ def run(
     from spa2v import api
 
     with _user_errors():
-        llm = _llm_settings(
-            model=llm_model, base_url=base_url, temperature=temperature, seed=llm_seed,
-            examples=examples, k=n_examples, trust=trust, send_audio=send_audio,
-            timeout_s=timeout, cache=cache, prompt=prompt, json_mode=json_mode,
-        )  # fmt: skip
-        diffusion = _diffusion_settings(
-            model=model, motion_adapter=motion_adapter, frames=frames, steps=steps,
-            device=device, captions=captions, cfg_scale=cfg_scale,
-            layout_guidance=layout_guidance, layers=guidance_layers,
-            guidance_steps=guidance_steps, iterations=guidance_iterations,
-            layout_scale=guidance_scale, topk=guidance_topk, cpu_offload=cpu_offload,
-            gradient_checkpointing=gradient_checkpointing, guidance_chunk=guidance_chunk,
-            fg_weight=fg_weight, bg_weight=bg_weight,
-        )  # fmt: skip
+        llm = _llm_settings(locals())
+        diffusion = _diffusion_settings(locals())
         with _stages(not quiet) as update:
             result = api.run(
                 audio,

@@ -106,7 +106,8 @@ def build_app() -> Any:
                 result.layout.to_json(), _table(result.layout), _zip(out), session)  # fmt: skip
 
     def rerender(layout_text, fps, session):
-        from spa2v import api
+        from spa2v.audio.cues import CueSheet
+        from spa2v.generation.render import render_video
         from spa2v.layout.vsl import VSL
 
         if not session or not (Path(session) / "run").is_dir():
@@ -114,14 +115,12 @@ def build_app() -> Any:
         out = Path(session) / "run"
         try:
             layout = VSL.from_json(layout_text or "", source="edited layout")
-            run = json.loads((out / "run.json").read_text())
-            audio = run["input"]
+            audio = json.loads((out / "run.json").read_text())["input"]
             layout.save(out / "layout.json")
-            api.render(layout, out / "video.mp4", audio=audio, fps=float(fps))
-            from spa2v.generation.render import render_video
-
-            render_video(layout, out / "video_overlay.mp4", audio=audio, fps=float(fps),
-                         overlay=True)  # fmt: skip
+            # one pass for both videos; the recording's cues were measured by the run
+            render_video(layout, out / "video.mp4", audio=audio, fps=float(fps),
+                         cue_sheet=CueSheet.load(out / "cues.json"),
+                         overlay_output=out / "video_overlay.mp4")  # fmt: skip
         except Spa2vError as exc:
             raise gr.Error(str(exc), title="Cannot render this layout") from None
         return (str(out / "video.mp4"), str(out / "video_overlay.mp4"), _table(layout),

@@ -18,6 +18,7 @@ fraction of frames in which every object's drawn pixels lie inside its layout bo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def _cv2():
     return cv2
 
 
-def flow_magnitude(frames: list[np.ndarray] | np.ndarray, *, width: int = 160) -> np.ndarray:
+def flow_magnitude(frames: Iterable[np.ndarray], *, width: int = 160) -> np.ndarray:
     """Mean optical-flow magnitude between consecutive frames (pixels at ``width``).
 
     Returns
@@ -49,19 +50,21 @@ def flow_magnitude(frames: list[np.ndarray] | np.ndarray, *, width: int = 160) -
         Value ``i`` is the motion from frame ``i - 1`` to ``i`` (0 for the first frame).
     """
     cv2 = _cv2()
-    out = [0.0]
+    out: list[float] = []
     prev = None
-    for frame in frames:
+    for frame in frames:  # streamed: only two small grey frames are held
         h, w = frame.shape[:2]
         small = cv2.resize(
             frame, (width, max(8, round(h * width / w))), interpolation=cv2.INTER_AREA
         )
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        if prev is not None:
+        if prev is None:
+            out.append(0.0)
+        else:
             flow = cv2.calcOpticalFlowFarneback(prev, gray, None, 0.5, 3, 15, 3, 5, 1.2, 0)
             out.append(float(np.mean(np.linalg.norm(flow, axis=2))))
         prev = gray
-    return np.asarray(out[: len(frames)] if len(frames) else [], dtype=float)
+    return np.asarray(out, dtype=float)
 
 
 def video_peaks(magnitude: np.ndarray, fps: float) -> np.ndarray:
@@ -94,8 +97,8 @@ def av_align(audio_peaks_s: np.ndarray, video_peaks_s: np.ndarray, fps: float,
     return hits / (a.size + v.size - hits)
 
 
-def read_frames(path: str | Path) -> tuple[list[np.ndarray], float]:
-    """All frames of a video (RGB) and its frame rate."""
+def video_motion(path: str | Path) -> tuple[np.ndarray, float]:
+    """Flow magnitude of every frame of a video file (decoded as it is read) and its frame rate."""
     import av
 
     from spa2v.errors import AudioDecodeError
@@ -106,12 +109,12 @@ def read_frames(path: str | Path) -> tuple[list[np.ndarray], float]:
                 raise AudioDecodeError(f"{path}: no video stream")
             stream = c.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 0) or 24.0
-            frames = [f.to_ndarray(format="rgb24") for f in c.decode(stream)]
+            magnitude = flow_magnitude(f.to_ndarray(format="rgb24") for f in c.decode(stream))
     except av.error.FFmpegError as exc:
         raise AudioDecodeError(f"{path}: not a readable video ({exc})") from None
-    if not frames:
+    if magnitude.size == 0:
         raise AudioDecodeError(f"{path}: the video has no frames")
-    return frames, fps
+    return magnitude, fps
 
 
 def evaluate_video(video: str | Path, audio: str | Path) -> dict[str, float]:
@@ -124,15 +127,15 @@ def evaluate_video(video: str | Path, audio: str | Path) -> dict[str, float]:
     """
     from spa2v.audio.cues import analyze_file
 
-    frames, fps = read_frames(video)
-    peaks_v = video_peaks(flow_magnitude(frames), fps)
+    magnitude, fps = video_motion(video)
+    peaks_v = video_peaks(magnitude, fps)
     peaks_a = np.asarray(analyze_file(audio).onsets_s, float)
     return {
         "av_align": av_align(peaks_a, peaks_v, fps),
         "audio_peaks": int(peaks_a.size),
         "video_peaks": int(peaks_v.size),
         "fps": fps,
-        "frames": len(frames),
+        "frames": int(magnitude.size),
     }
 
 

@@ -123,6 +123,8 @@ def sound_traces(layout: VSL, cues: CueSheet, times: np.ndarray) -> SoundTraces:
         j: np.interp(cues.onsets_s, ft, s.share) if cues.onsets_s else np.zeros(0)
         for j, s in enumerate(cues.sources)
     }
+    # an onset belongs to the sources that carry at least half the largest share then
+    best = np.max(np.stack(list(share_at.values())), axis=0) if share_at else None
     level: dict[int, np.ndarray] = {}
     pulse: dict[int, np.ndarray] = {}
     for oid, j in match.items():
@@ -131,12 +133,7 @@ def sound_traces(layout: VSL, cues: CueSheet, times: np.ndarray) -> SoundTraces:
             onsets = list(cues.onsets_s)
         else:
             loud = cues.sources[j].loudness_lufs
-            # an onset belongs to the sources that carry at least half the largest share then
-            best = np.max(np.stack(list(share_at.values())), axis=0) if share_at else None
-            onsets = [
-                t for k, t in enumerate(cues.onsets_s)
-                if best is not None and share_at[j][k] >= 0.5 * best[k]
-            ]  # fmt: skip
+            onsets = [t for k, t in enumerate(cues.onsets_s) if share_at[j][k] >= 0.5 * best[k]]
         level[oid] = np.interp(times, ft, _normalised_level(np.asarray(loud, np.float64)))
         level[oid] = level[oid].astype(np.float32)
         pulse[oid] = _pulses(times, onsets)

@@ -15,14 +15,6 @@ from spa2v.layout.camera import Camera
 from spa2v.layout.vsl import VSL
 from spa2v.planning import describe
 
-_BEHAVIOUR = {
-    "static": "static",
-    "left_to_right": "left_to_right",
-    "right_to_left": "right_to_left",
-    "approaching": "approaching",
-    "receding": "receding",
-}
-
 
 def _side(az: float, threshold: float = 15.0) -> str:
     return "left" if az > threshold else "right" if az < -threshold else "centre"
@@ -65,11 +57,10 @@ def layout_from_truth(
         src = truth.sources[k]
         az = np.interp(times, t_truth, src.azimuth_deg)
         d_rel = np.interp(times, t_truth, src.distance_m) / max(nearest, 1e-6)
-        behaviour = _BEHAVIOUR[src.motion]
         stories.append(
             describe.SourceStory(
                 name=labels[k],
-                behaviour=behaviour,  # type: ignore[arg-type]
+                behaviour=src.motion,  # the truth's motions are caption behaviours
                 side_start=_side(float(src.azimuth_deg[0])),
                 side_end=_side(float(src.azimuth_deg[-1])),
                 side=_side(float(np.median(src.azimuth_deg))),

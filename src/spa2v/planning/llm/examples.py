@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -170,10 +171,7 @@ class ExampleBank:
         ParameterError
             For a missing folder, a malformed bank line or an invalid layout file.
         """
-        examples: list[Example] = []
-        if builtin:
-            text = (resources.files("spa2v.planning.llm") / BUILTIN_BANK).read_text("utf-8")
-            examples += _parse_lines(text, where=f"spa2v/planning/llm/{BUILTIN_BANK}")
+        examples: list[Example] = list(_builtin_examples()) if builtin else []
         for folder in folders:
             examples += _load_folder(Path(folder))
         return cls(examples)
@@ -186,6 +184,13 @@ class ExampleBank:
         dist = np.linalg.norm(self._feats - q, axis=1)
         order = np.argsort(dist, kind="stable")[:k]
         return [self.examples[i] for i in order]
+
+
+@lru_cache(maxsize=1)
+def _builtin_examples() -> tuple[Example, ...]:
+    """The shipped bank, parsed once per process (every LLM planner reads it)."""
+    text = (resources.files("spa2v.planning.llm") / BUILTIN_BANK).read_text("utf-8")
+    return tuple(_parse_lines(text, where=f"spa2v/planning/llm/{BUILTIN_BANK}"))
 
 
 def _parse_lines(text: str, *, where: str) -> list[Example]:
