@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,3 +113,209 @@ def test_ray_engine_gives_the_same_outputs(folder: Path, tmp_path: Path) -> None
         va = (tmp_path / "local" / f"clip{k}" / "video.mp4").stat().st_size
         vb = (tmp_path / "ray" / f"clip{k}" / "video.mp4").stat().st_size
         assert abs(va - vb) <= 0.02 * va
+
+
+def _cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "spa2v.cli", *args], cwd=cwd, timeout=timeout,
+                          capture_output=True, text=True)  # fmt: skip
+
+
+def _lines(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_a_relative_folder_with_spaces_and_accents_from_another_directory(tmp_path: Path) -> None:
+    work = tmp_path / "my work"
+    src = work / "clips été"
+    src.mkdir(parents=True)
+    render_preset("static-left", duration_s=1.0, seed=1).save(src / "vache à gauche.wav")
+    (work / "list dir").mkdir()
+    (work / "list dir" / "list.csv").write_text(
+        "path,labels\n../clips été/vache à gauche.wav,cow\n", encoding="utf-8")  # fmt: skip
+    done = _cli("batch", "clips été", "-o", "out put", "--fps", "6", "-q", cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert [r["status"] for r in _lines(work / "out put")] == ["ok"]
+    assert (work / "out put" / "vache_à_gauche" / "video.mp4").stat().st_size > 0
+    # manifest paths are relative to the manifest's own folder, not to the working directory
+    done = _cli("batch", "list dir/list.csv", "-o", "from csv", "--fps", "6", "-q", cwd=work)
+    assert done.returncode == 0, done.stderr
+    layout = json.loads((work / "from csv" / "vache_à_gauche" / "layout.json").read_text())
+    assert [o["name"] for o in layout["objects"]] == ["cow"]
+
+
+BAD_ROWS = [
+    ({"path": "a.wav", "labels": "dog"}, "labels"),
+    ({"path": "a.wav", "sources": "two"}, "sources"),
+    ({"path": "a.wav", "seed": -1}, "seed"),
+    ({"path": 5}, "path"),
+    ({"path": None}, "path"),
+    ({"path": "a.wav", "fps": "fast"}, "fps"),
+    ({"path": "a.wav", "planner": "magic"}, "planner"),
+    ({"path": "a.wav", "colour": "red"}, "colour"),
+    ({"path": "a.wav", "labels": ["a", "b"], "sources": 3}, "label"),
+    ([1, 2], "object"),
+]
+
+
+def test_bad_manifest_rows_are_their_items_errors_and_the_batch_goes_on(
+    folder: Path, tmp_path: Path
+) -> None:
+    rows = [{"path": str(folder / "clip0.wav")}] + [r for r, _ in BAD_ROWS]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    items = discover(jsonl)
+    assert len(items) == len(rows) + 1 and items[0].error is None
+    for item, (_, field_name) in zip(items[1:], BAD_ROWS, strict=False):
+        assert item.error is not None and field_name in item.error, item.error
+    assert "not JSON" in (items[-1].error or "")
+    summary = run_batch(jsonl, tmp_path / "out", options=OPTIONS)
+    assert (summary["ok"], summary["error"]) == (1, len(rows))
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text(
+        f"path,fps,seed\n{folder / 'clip1.wav'},fast,1\n{folder / 'clip2.wav'},6,2\n"
+    )
+    items = discover(csv_path)
+    assert "fps" in (items[0].error or "") and items[1].error is None
+    assert items[1].options == {"fps": 6.0, "seed": 2}
+
+
+def test_a_bad_option_for_every_item_stops_before_any_work(folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="seed"):
+        run_batch(folder, tmp_path / "out", options={"seed": -1})
+    assert not (tmp_path / "out").exists()
+
+
+def test_lines_lost_in_an_interruption_are_restored_and_failures_keep_the_exit_status(
+    folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run_batch(folder, out, options=OPTIONS)
+    # as if the batch had been stopped after clip1 finished but before its line was written,
+    # and a stale "ok" line stood for a folder that was removed since
+    kept = [r for r in _lines(out) if r["name"] != "clip1"]
+    kept.append({"name": "gone", "status": "ok"})
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    again = run_batch(folder, out, options=OPTIONS)
+    assert (again["ok"], again["error"], again["failed_before"], again["failed"]) == (0, 0, 1, 1)
+    names = [r["name"] for r in _lines(out)]
+    assert sorted(n for n in names if n != "gone") == ["broken", "clip0", "clip1", "clip2"]
+    assert next(r for r in _lines(out) if r["name"] == "clip1")["reconciled"] is True
+    shutil.rmtree(out / "clip2")
+    third = run_batch(folder, out, options=OPTIONS)
+    assert third["ok"] == 1 and names.count("clip2") == 1
+    assert sum(r["name"] == "clip2" for r in _lines(out)) == 1
+    done = _cli("batch", str(folder), "-o", str(out), "--fps", "6", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "failed in an earlier run" in done.stderr
+
+
+def test_leftovers_of_a_killed_run_are_removed_when_the_item_is_redone(
+    folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    item = out / "clip0"
+    (item / ".spa2v-stage.abc123").mkdir(parents=True)
+    (item / ".spa2v-stage.abc123" / "video.mp4").write_bytes(b"half")
+    (item / ".video.mp4.x1y2.mp4").write_bytes(b"half")
+    (item / "notes.txt").write_text("mine")
+    run_batch(folder, out, options=OPTIONS)
+    assert sorted(p.name for p in item.iterdir()) == sorted(
+        ["cues.json", "cues.png", "layout.json", "notes.txt", "run.json", "video.mp4"]
+    )
+
+
+def test_an_unreachable_ray_address_fails_fast(folder: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    t0 = time.monotonic()
+    with pytest.raises(ParameterError, match=r"no Ray cluster answers at 127\.0\.0\.1:1"):
+        run_batch(folder, tmp_path / "out", engine="ray", address="127.0.0.1:1")
+    assert time.monotonic() - t0 < 30
+
+
+def _group(pgid: int) -> list[int]:
+    """Live processes of a process group (zombies excluded), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("fault", ["sigint-parent", "sigint-group", "sigkill-parent",
+                                   "sigkill-worker"])  # fmt: skip
+def test_faults_then_a_rerun_leave_one_line_per_item_and_no_process(
+    tmp_path: Path, fault: str
+) -> None:
+    import random
+
+    import av
+
+    from spa2v.layout.vsl import VSL
+
+    rng = random.Random(fault)
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(10):
+        render_preset("passby", duration_s=1.5, seed=k).save(src / f"c{k}.wav")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spa2v.cli", "batch", "in", "-o", "out", "--workers", "2",
+           "--fps", "6", "-q"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    log = out / "results.jsonl"
+    wanted = rng.randint(1, 5)
+    deadline = time.time() + 120
+    while time.time() < deadline and (
+        not log.exists() or len(log.read_text().splitlines()) < wanted
+    ):
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0, 0.5))
+    if fault == "sigint-parent":
+        os.kill(proc.pid, signal.SIGINT)
+    elif fault == "sigint-group":
+        os.killpg(proc.pid, signal.SIGINT)
+    elif fault == "sigkill-parent":
+        os.kill(proc.pid, signal.SIGKILL)
+    else:
+        workers = _children(proc.pid)
+        assert workers, "no worker process"
+        os.kill(rng.choice(workers), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    if fault.startswith("sigint"):
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr.decode()
+    time.sleep(2 * 0.2 + 1)  # workers notice a dead parent within PARENT_POLL_S
+    assert _group(proc.pid) == []
+    again = _cli("batch", "in", "-o", "out", "--workers", "2", "--fps", "6", "-q", cwd=tmp_path)
+    assert again.returncode in (0, 1), again.stderr
+    names = [r["name"] for r in _lines(out)]
+    assert sorted(names) == sorted(f"c{k}" for k in range(10)), names
+    for folder in out.iterdir():
+        if folder.is_dir() and (folder / "run.json").exists():
+            VSL.load(folder / "layout.json")
+            with av.open(str(folder / "video.mp4")) as container:
+                assert container.streams.video and container.streams.audio
+            assert not list(folder.glob(".spa2v-stage.*"))
+    failed = [r for r in _lines(out) if r["status"] != "ok"]
+    if fault == "sigkill-worker":
+        assert len(failed) <= 1 and again.returncode == len(failed)
+        assert all("ended unexpectedly" in r["error"] for r in failed)
+    else:
+        assert failed == [] and again.returncode == 0

@@ -223,3 +223,18 @@ def test_typical_level_ignores_non_finite_values_and_never_fails_empty() -> None
     assert _typical_level(level[[0, 1, 2, 3]]) == pytest.approx(np.percentile([-20.0, -25.0], 80))
     assert np.isfinite(_typical_level(level))
     assert _typical_level(np.array([np.nan, np.nan])) == -120.0
+
+
+def test_hand_written_filters_match_scipy_signal() -> None:
+    from scipy.signal import savgol_filter, sosfreqz
+
+    from spa2v.audio.loudness import k_weighting_power_gain, k_weighting_sos, linear_slope
+
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.normal(size=400))
+    for width in (3, 7, 51):
+        want = savgol_filter(x, width, 1, deriv=1, delta=0.02, mode="nearest")
+        np.testing.assert_allclose(linear_slope(x, width, delta=0.02), want, rtol=1e-9, atol=1e-9)
+    freqs = np.geomspace(10, 20_000, 64)
+    _, h = sosfreqz(k_weighting_sos(48_000), worN=freqs, fs=48_000)
+    np.testing.assert_allclose(k_weighting_power_gain(freqs, 48_000), np.abs(h) ** 2, rtol=1e-5)

@@ -254,3 +254,13 @@ def test_full_architecture_hooks_find_the_real_layers(tmp_path: Path) -> None:
     assert {n.split(".attentions")[0] for n in guided} == set(DEFAULT_LAYERS)
     assert all(n.endswith("transformer_blocks.0.attn2") for n in guided)
     assert np.isfinite(gen.energies[0]) and np.isfinite(gen.last_energy)
+
+
+def test_guidance_steps_follow_steps_unless_given() -> None:
+    from spa2v.errors import ParameterError
+
+    assert DiffusionSettings(steps=2).guidance_steps == 2
+    assert DiffusionSettings(steps=25).guidance_steps == 5
+    assert DiffusionSettings(steps=2, guidance_steps=0).guidance_steps == 0
+    with pytest.raises(ParameterError, match=r"--steps \(2\), got 3"):
+        DiffusionSettings(steps=2, guidance_steps=3)

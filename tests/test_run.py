@@ -149,7 +149,7 @@ def test_python_api(tmp_path: Path, duet: Path) -> None:
         spa2v.run(duet, tmp_path / "out")
 
 
-def test_render_warns_when_audio_and_layout_lengths_differ(tmp_path: Path, duet: Path) -> None:
+def test_render_refuses_audio_and_a_layout_of_other_lengths(tmp_path: Path, duet: Path) -> None:
     layout = VSL(
         duration=1.0,
         caption="A bell.",
@@ -160,11 +160,16 @@ def test_render_warns_when_audio_and_layout_lengths_differ(tmp_path: Path, duet:
     layout.save(path)
     video = tmp_path / "v.mp4"
     result = _cli("render", str(path), "--audio", str(duet), "-o", str(video), "--fps", "10")
+    assert result.exit_code == 2, result.output
+    assert "1.000 s" in result.output and "2.500 s" in result.output
+    assert not video.exists()
+    # within one frame is the same length: the soundtrack is trimmed to the video
+    layout.model_copy(update={"duration": 2.5 - 0.09}).save(path)
+    result = _cli("render", str(path), "--audio", str(duet), "-o", str(video), "--fps", "10")
     assert result.exit_code == 0, result.output
-    assert "warning:" in result.output and "follows the layout" in result.output
     info = probe_video(video)
-    assert info["frames"] == 10
-    assert abs(info["audio_duration_s"] - 1.0) <= 0.1
+    assert info["frames"] == 24
+    assert abs(info["audio_duration_s"] - 2.4) <= 0.05
 
 
 def test_help_shows_the_extras_in_brackets() -> None:

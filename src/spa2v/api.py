@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import platform
 import sys
@@ -23,6 +22,7 @@ from spa2v.audio.load import load_audio
 from spa2v.errors import ParameterError
 from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
+from spa2v.options import known_sources
 from spa2v.planning import PlanOptions, get_planner
 from spa2v.planning.llm.planner import LLMSettings
 
@@ -132,37 +132,6 @@ def plan(
     return layout
 
 
-def known_sources(labels: Sequence[str] = (), sources: int | None = None) -> int | None:
-    """The number of sources the user vouches for: ``sources``, else one per label.
-
-    Parameters
-    ----------
-    labels : sequence of str
-        Object names, one per source.
-    sources : int or None
-        Explicit number of sources.
-
-    Returns
-    -------
-    int or None
-        1-3, or None when the audio should tell.
-
-    Raises
-    ------
-    ParameterError
-        For more than three sources, or labels and ``sources`` that disagree.
-    """
-    if sources is not None and not 1 <= sources <= 3:
-        raise ParameterError(f"--sources must be 1-3 (at most three are tracked), got {sources}")
-    if labels and sources is not None and len(labels) != sources:
-        raise ParameterError(f"{len(labels)} label(s) given for --sources {sources}")
-    if sources is not None:
-        return sources
-    if len(labels) > 3:
-        raise ParameterError(f"at most three sources are tracked; {len(labels)} labels given")
-    return len(labels) or None
-
-
 def render(
     layout: VSL | str | Path,
     output: str | Path,
@@ -219,7 +188,10 @@ def render(
     >>> spa2v.render("layout.json", "video.mp4", audio="street.wav")  # doctest: +SKIP
     """
     from spa2v.generation.render import render_video
+    from spa2v.options import check_options
 
+    size = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
+    check_options(fps=fps, seed=seed, generator=generator, overlay=overlay, **size)
     vsl = layout if isinstance(layout, VSL) else VSL.load(layout)
     return render_video(
         vsl,
@@ -262,6 +234,11 @@ class RunResult:
 
 StageProgress = Callable[[str, float, float | None], None]
 
+#: The files :func:`run` writes into its output folder, by key of :attr:`RunResult.files`
+#: (``video_overlay`` only with ``overlay``); ``run.json`` is written last and means "complete".
+RUN_FILES = {"layout": "layout.json", "cues": "cues.json", "plot": "cues.png", "video": "video.mp4",
+             "video_overlay": "video_overlay.mp4", "run": "run.json"}  # fmt: skip
+
 
 def run(
     audio: str | Path,
@@ -292,8 +269,10 @@ def run(
     """The whole job: recording → cues → layout → video, all written to ``outdir``.
 
     Writes ``layout.json``, ``cues.json``, ``cues.png``, ``video.mp4`` (+ ``video_overlay.mp4``
-    with ``overlay``) and ``run.json`` (settings, versions, timings). Each file is written
-    atomically.
+    with ``overlay``) and ``run.json`` (settings, versions, timings). They are written into a
+    hidden folder inside ``outdir`` and moved into place when all are ready, ``run.json``
+    last: an interrupted run leaves an earlier result in ``outdir`` whole, and a folder with
+    ``run.json`` is always complete.
 
     Parameters
     ----------
@@ -301,7 +280,9 @@ def run(
         The recording.
     outdir : str or Path
         Output folder; created if missing. A folder that is not empty is refused unless
-        ``force`` (then the files above are replaced, others are left alone).
+        ``force`` (then the files above are replaced, a ``video_overlay.mp4`` of an earlier
+        run is removed when this one makes none, other files are left alone). The recording
+        may not be one of the files above.
     labels, sources, planner, keyframes, keyframe_rate, fov_deg, width, height, sr, channels, llm
         As for :func:`plan`; so are ``tagger``, ``tagger_model`` and ``vocabulary``.
     generator, fps, seed, diffusion
@@ -326,32 +307,31 @@ def run(
     """
     from spa2v.audio.cues import CueParams
     from spa2v.generation.base import get_generator
-    from spa2v.media.files import atomic_write_text
+    from spa2v.generation.render import render_video
+    from spa2v.media.files import atomic_write_text, dumps_json, staged_outputs
     from spa2v.media.plots import plot_cues
-    from spa2v.media.video import check_fps, check_video_size
+    from spa2v.options import check_options
 
+    # check every option before the long work starts
+    check_options(labels=list(labels), sources=sources, planner=planner, generator=generator,
+                  keyframes=keyframes, keyframe_rate=keyframe_rate, fov_deg=fov_deg,
+                  width=width, height=height, fps=fps, seed=seed, overlay=overlay,
+                  tagger=tagger)  # fmt: skip
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ParameterError(f"{out}: folder is not empty; use --force to write into it")
-    # check every option before the long work starts
-    check_fps(fps)
-    check_video_size(width, height)
+    names = {k: n for k, n in RUN_FILES.items() if overlay or k != "video_overlay"}
+    if Path(audio).exists() and out.is_dir():
+        own = {(out / n).resolve() for n in RUN_FILES.values()}
+        if Path(audio).resolve() in own:
+            raise ParameterError(f"{audio}: is one of the files this run would write into {out}; "
+                                 "choose another output folder")  # fmt: skip
     gen = get_generator(generator, diffusion)
     if hasattr(gen, "check"):
         gen.check()  # a missing extra or weights folder is reported before any work
     chosen = get_planner(planner, llm)
     if hasattr(chosen, "backend"):
         chosen.backend()  # a missing SDK or API key is reported before any work
-    PlanOptions(
-        labels=tuple(labels),
-        keyframes=keyframes,
-        keyframe_rate=keyframe_rate,
-        fov_deg=fov_deg,
-        width=width,
-        height=height,
-    )
     n_known = known_sources(labels, sources)
     params = CueParams(n_sources=n_known)
     tagger_obj: Any = "none"
@@ -363,103 +343,101 @@ def run(
         from spa2v.errors import AudioFileNotFoundError
 
         raise AudioFileNotFoundError(f"{audio}: no such file")
-    out.mkdir(parents=True, exist_ok=True)
 
     def tell(stage: str) -> Callable[[float, float | None], None] | None:
         if progress is None:
             return None
         return lambda done, total: progress(stage, done, total)
 
-    timings: dict[str, float] = {}
-    files = {"layout": out / "layout.json", "cues": out / "cues.json", "plot": out / "cues.png"}
-    files["video"] = out / "video.mp4"
-    if overlay:
-        files["video_overlay"] = out / "video_overlay.mp4"
-    files["run"] = out / "run.json"
+    # everything is written into a hidden folder inside OUTDIR and moved into place at the
+    # end, run.json last: an interrupted run leaves the earlier result whole, and a folder
+    # never holds a run.json beside files of another run
+    with staged_outputs(out, tuple(RUN_FILES.values()), force=force) as stage:
+        timings: dict[str, float] = {}
+        files = {k: stage / n for k, n in names.items()}
 
-    t0 = time.perf_counter()
-    sheet = cues(audio, sr=sr, channels=channels, params=params, progress=tell("cues"))
-    sheet.save(files["cues"])
-    timings["cues"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sheet = cues(audio, sr=sr, channels=channels, params=params, progress=tell("cues"))
+        sheet.save(files["cues"])
+        timings["cues"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    layout = plan(
-        audio,
-        labels=labels,
-        sources=sources,
-        keyframes=keyframes,
-        keyframe_rate=keyframe_rate,
-        fov_deg=fov_deg,
-        width=width,
-        height=height,
-        planner=chosen,  # built and checked above
-        sr=sr,
-        channels=channels,
-        cue_sheet=sheet,
-        tagger=tagger_obj,
-    )
-    layout.save(files["layout"])
-    timings["plan"] = time.perf_counter() - t0
-    if progress is not None:
-        progress("plan", 1, 1)
+        t0 = time.perf_counter()
+        layout = plan(
+            audio,
+            labels=labels,
+            sources=sources,
+            keyframes=keyframes,
+            keyframe_rate=keyframe_rate,
+            fov_deg=fov_deg,
+            width=width,
+            height=height,
+            planner=chosen,  # built and checked above
+            sr=sr,
+            channels=channels,
+            cue_sheet=sheet,
+            tagger=tagger_obj,
+        )
+        layout.save(files["layout"])
+        timings["plan"] = time.perf_counter() - t0
+        if progress is not None:
+            progress("plan", 1, 1)
 
-    t0 = time.perf_counter()
-    plot_cues(sheet, files["plot"])
-    timings["plot"] = time.perf_counter() - t0
-    if progress is not None:
-        progress("plot", 1, 1)
+        t0 = time.perf_counter()
+        plot_cues(sheet, files["plot"])
+        timings["plot"] = time.perf_counter() - t0
+        if progress is not None:
+            progress("plot", 1, 1)
 
-    from spa2v.generation.render import render_video
+        t0 = time.perf_counter()
+        render_video(
+            layout,
+            files["video"],
+            audio=audio,
+            cue_sheet=sheet,
+            channels=channels,
+            generator=generator,
+            fps=fps,
+            seed=seed,
+            overlay_output=files.get("video_overlay"),
+            progress=tell("render"),
+            diffusion=diffusion,
+            step_progress=tell("denoise"),
+        )
+        timings["render"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    render_video(
-        layout,
-        files["video"],
-        audio=audio,
-        cue_sheet=sheet,
-        channels=channels,
-        generator=generator,
-        fps=fps,
-        seed=seed,
-        overlay_output=files.get("video_overlay"),
-        progress=tell("render"),
-        diffusion=diffusion,
-        step_progress=tell("denoise"),
-    )
-    timings["render"] = time.perf_counter() - t0
-
-    record = {
-        "schema": "spa2v.run/1",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "input": str(audio),
-        "settings": {
-            "labels": list(labels),
-            "sources": sources,
-            "planner": planner,
-            "generator": generator,
-            "keyframes": keyframes,
-            "keyframe_rate": keyframe_rate,
-            "fov_deg": fov_deg,
-            "width": width,
-            "height": height,
-            "fps": fps,
-            "seed": seed,
-            "overlay": overlay,
-            "sr": sr,
-            "channels": list(channels) if channels else None,
-            "diffusion": dataclasses.asdict(diffusion)
-            if diffusion and generator == "diffusion"
-            else None,
-        },
-        "outputs": {k: p.name for k, p in files.items()},
-        "planning": (layout.model_extra or {}).get("planning", {"path": planner}),
-        "tags": (layout.model_extra or {}).get("tags", []),
-        "objects": [o.name for o in layout.objects],
-        "caption": layout.caption,
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "versions": _versions(),
-    }
-    atomic_write_text(files["run"], json.dumps(record, indent=2) + "\n")
+        record = {
+            "schema": "spa2v.run/1",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "input": str(audio),
+            "settings": {
+                "labels": list(labels),
+                "sources": sources,
+                "planner": planner,
+                "generator": generator,
+                "keyframes": keyframes,
+                "keyframe_rate": keyframe_rate,
+                "fov_deg": fov_deg,
+                "width": width,
+                "height": height,
+                "fps": fps,
+                "seed": seed,
+                "overlay": overlay,
+                "sr": sr,
+                "channels": list(channels) if channels else None,
+                "diffusion": dataclasses.asdict(diffusion)
+                if diffusion and generator == "diffusion"
+                else None,
+            },
+            "outputs": {k: p.name for k, p in files.items()},
+            "planning": (layout.model_extra or {}).get("planning", {"path": planner}),
+            "tags": (layout.model_extra or {}).get("tags", []),
+            "objects": [o.name for o in layout.objects],
+            "caption": layout.caption,
+            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            "versions": _versions(),
+        }
+        atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
+    files = {k: out / n for k, n in names.items()}
     return RunResult(outdir=out, files=files, layout=layout, timings_s=timings)
 
 

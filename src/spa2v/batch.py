@@ -1,13 +1,22 @@
 """Batch runs: ``spa2v run`` over many recordings, resumable, locally or on Ray.
 
-Input is a folder of recordings, or a CSV/JSONL manifest with one row per item (``path`` and
-optional ``labels`` — a list in JSONL, ``;``-separated in CSV —, ``sources``, ``planner``,
-``generator``, ``seed``, ``fps``, ``name``). Each item gets its own output folder, written as
-``spa2v run`` writes it; ``results.jsonl`` gets one line per finished item (status, timings,
-error), appended as items finish. An item is done when its folder holds ``run.json`` (written
-last, atomically): a rerun skips it, so a crashed or interrupted batch resumes where it stopped,
-and nothing half-written counts as done. One bad file never stops the batch; a rerun does not
-try it again (its error is in ``results.jsonl``) unless ``retry_failed``.
+Input is a folder of recordings, or a CSV/JSONL manifest with one row per item: ``path``
+(relative to the manifest's own folder unless absolute) and, optionally, ``name`` and any
+field of :class:`spa2v.options.RunOptions` (``labels`` — a list in JSONL, ``;``-separated in
+CSV —, ``sources``, ``planner``, ``generator``, ``seed``, ``fps``…). Every row is checked with
+that model; a bad row becomes that item's recorded error and the batch goes on.
+
+Each item gets its own output folder, written as ``spa2v run`` writes it. An item is done when
+its folder holds ``run.json`` (written last, after the other files are in place): a rerun
+skips it, so a crashed or interrupted batch resumes where it stopped, and nothing half-written
+counts as done. ``results.jsonl`` holds one line per item (status, timings, error): on start
+it is reconciled with the folders (an item finished while the batch was being stopped gets its
+line, a stale line is dropped), then a line is appended as each item finishes. One bad file
+never stops the batch; a rerun does not try it again unless ``retry_failed``.
+
+With several workers each item runs in a worker process. Ctrl-C (SIGINT to the batch or to its
+whole process group) stops the workers at once and starts nothing new; a worker whose parent
+dies (even by SIGKILL) ends itself within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -16,35 +25,77 @@ import csv
 import json
 import os
 import re
+import signal
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spa2v.errors import ParameterError
+from pydantic import ValidationError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".mp4", ".mov", ".mkv",
-                  ".webm", ".aif", ".aiff")  # fmt: skip
-#: Per-item options a manifest row may set.
-ITEM_OPTIONS = ("labels", "sources", "planner", "generator", "seed", "fps")
+from spa2v.audio.load import AUDIO_SUFFIXES
+from spa2v.errors import ParameterError
+from spa2v.media.files import atomic_write_text, dumps_json
+from spa2v.options import ManifestRow, RunOptions, check_options, validation_message
+
+#: How often a worker checks that the batch that started it is still alive, s.
+PARENT_POLL_S = 0.2
+#: How long a Ray cluster address may take to answer before the batch gives up, s.
+RAY_CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass
 class Item:
-    """One recording to process."""
+    """One recording to process (``error`` set when its manifest row is invalid)."""
 
     name: str
     audio: str
     options: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "item"
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "item"
+
+
+def _manifest_rows(src: Path) -> list[tuple[str, Any]]:
+    """``(where, row)`` for each row of a CSV or JSONL manifest; rows are not checked yet."""
+    text = src.read_text(encoding="utf-8-sig")
+    rows: list[tuple[str, Any]] = []
+    if src.suffix.lower() == ".jsonl":
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((f"line {n}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                rows.append((f"line {n}", ValueError(f"not JSON ({exc.msg})")))
+        return rows
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames or "path" not in reader.fieldnames:
+        raise ParameterError(f"{src}: the CSV needs a 'path' column")
+    for n, row in enumerate(reader, 2):
+        if None in row:
+            rows.append((f"line {n}", ValueError("more cells than columns")))
+            continue
+        clean: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
+        if "labels" in clean:
+            clean["labels"] = [x.strip() for x in clean["labels"].split(";") if x.strip()]
+        rows.append((f"line {n}", clean))
+    return rows
 
 
 def discover(source: str | Path) -> list[Item]:
     """The items of a folder or a CSV/JSONL manifest (names made unique).
+
+    Paths in a manifest are relative to the manifest's folder; every row is validated with
+    :class:`spa2v.options.ManifestRow`, and an invalid one becomes an :class:`Item` whose
+    ``error`` says which field is wrong.
 
     Raises
     ------
@@ -52,57 +103,47 @@ def discover(source: str | Path) -> list[Item]:
         For a missing input, an unreadable manifest, or nothing to do.
     """
     src = Path(source)
-    rows: list[dict[str, Any]] = []
+    entries: list[tuple[str, Any]] = []
     if src.is_dir():
-        rows = [{"path": str(p)} for p in sorted(src.iterdir())
-                if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES]  # fmt: skip
-        base = src
+        entries = [(p.name, {"path": p.name}) for p in sorted(src.iterdir())
+                   if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES]  # fmt: skip
     elif src.is_file() and src.suffix.lower() in (".csv", ".jsonl"):
-        base = src.parent
-        text = src.read_text(encoding="utf-8")
-        if src.suffix.lower() == ".jsonl":
-            for n, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ParameterError(f"{src}:{n}: not JSON ({exc.msg})") from None
-                if not isinstance(row, dict) or "path" not in row:
-                    raise ParameterError(f"{src}:{n}: each row needs a 'path'")
-                rows.append(row)
-        else:
-            reader = csv.DictReader(text.splitlines())
-            if not reader.fieldnames or "path" not in reader.fieldnames:
-                raise ParameterError(f"{src}: the CSV needs a 'path' column")
-            for row in reader:
-                clean = {k: v for k, v in row.items() if v not in (None, "")}
-                if "labels" in clean:
-                    clean["labels"] = [x.strip() for x in clean["labels"].split(";") if x.strip()]
-                for key in ("sources", "seed"):
-                    if key in clean:
-                        clean[key] = int(clean[key])
-                if "fps" in clean:
-                    clean["fps"] = float(clean["fps"])
-                rows.append(clean)
+        try:
+            entries = _manifest_rows(src)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"{src}: cannot read the manifest ({exc})") from None
     elif src.exists():
         raise ParameterError(f"{src}: give a folder of recordings or a .csv/.jsonl manifest")
     else:
         raise ParameterError(f"{src}: no such file or folder")
-    if not rows:
+    if not entries:
         raise ParameterError(f"{src}: no recordings found")
+    base = src if src.is_dir() else src.parent
     items, seen = [], set()
-    for row in rows:
-        path = Path(row["path"])
-        if not path.is_absolute():
-            path = base / path
-        name = _safe(str(row.get("name") or path.stem))
+    for where, raw in entries:
+        error = None
+        try:
+            if isinstance(raw, Exception):
+                raise ParameterError(str(raw))
+            if not isinstance(raw, dict):
+                raise ParameterError("a row must be an object with a 'path'")
+            row = ManifestRow(**raw)
+            path = Path(row.path)
+            audio = str(path if path.is_absolute() else base / path)
+            stem, opts = row.name or path.stem, row.model_dump(exclude={"path", "name"},
+                                                                exclude_unset=True)  # fmt: skip
+        except (ValidationError, ParameterError) as exc:
+            msg = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
+            error = f"{src.name} {where}: {msg}"
+            given = raw.get("path") if isinstance(raw, dict) else None
+            stem = Path(given).stem if isinstance(given, str) and given else where
+            audio, opts = str(given), {}
+        name = _safe(stem)
         unique, k = name, 2
         while unique in seen:
             unique, k = f"{name}_{k}", k + 1
         seen.add(unique)
-        opts = {k: row[k] for k in ITEM_OPTIONS if k in row}
-        items.append(Item(unique, str(path), opts))
+        items.append(Item(unique, audio, opts, error))
     return items
 
 
@@ -121,6 +162,9 @@ def run_item(item: Item, outdir: str, options: dict[str, Any]) -> dict[str, Any]
     target = Path(outdir) / item.name
     t0 = time.perf_counter()
     record: dict[str, Any] = {"name": item.name, "audio": item.audio, "outdir": str(target)}
+    if item.error is not None:
+        record.update(status="error", error=item.error, seconds=0.0)
+        return record
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -135,27 +179,139 @@ def run_item(item: Item, outdir: str, options: dict[str, Any]) -> dict[str, Any]
     return record
 
 
-def _local(items: list[Item], outdir: str, options: dict[str, Any], workers: int):
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+def _exit_with_parent(parent: int) -> None:
+    """End this process as soon as ``parent`` is gone (a worker must not outlive its batch)."""
 
-    if workers <= 1:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="spa2v-parent-watch", daemon=True).start()
+
+
+def _worker(conn: Any, parent: int, outdir: str, options: dict[str, Any]) -> None:
+    """A worker process: run the items the parent sends until it sends None or goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers Ctrl-C
+    _exit_with_parent(parent)
+    while True:
+        try:
+            item = conn.recv()
+        except (EOFError, OSError):
+            return
+        if item is None:
+            return
+        conn.send(run_item(item, outdir, options))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, outdir: str, options: dict[str, Any]) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child, os.getpid(), outdir, options),
+                                daemon=True, name="spa2v-batch-worker")  # fmt: skip
+        # born ignoring SIGINT, so a Ctrl-C to the group while it starts cannot kill it
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self.proc.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old)
+        child.close()
+        self.item: Item | None = None
+
+    def give(self, item: Item) -> None:
+        self.item = item
+        self.conn.send(item)
+
+    def stop(self, now: bool) -> None:
+        if not now and self.proc.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(1)
+        self.conn.close()
+
+
+def _lost(item: Item, code: int | None) -> dict[str, Any]:
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    return {"name": item.name, "audio": item.audio, "status": "error", "seconds": 0.0,
+            "error": f"the worker process running it ended unexpectedly ({how})"}  # fmt: skip
+
+
+def _local(items: list[Item], outdir: str, options: dict[str, Any],
+           workers: int) -> Iterator[dict[str, Any]]:  # fmt: skip
+    if workers <= 1 or len(items) <= 1:
         for item in items:
             yield run_item(item, outdir, options)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending = {pool.submit(run_item, it, outdir, options) for it in items}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        finally:
-            for fut in pending:
-                fut.cancel()
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("spawn")  # no fork of a parent that runs threads (progress display)
+    queue = deque(items)
+    pool: list[_Worker] = []
+    clean = False
+    try:
+        for _ in range(min(workers, len(queue))):
+            w = _Worker(ctx, outdir, options)
+            pool.append(w)
+            w.give(queue.popleft())
+        while any(w.item is not None for w in pool):
+            busy = [w for w in pool if w.item is not None]
+            wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+            for w in busy:
+                record = None
+                if w.conn.poll():
+                    try:
+                        record = w.conn.recv()
+                    except (EOFError, OSError):
+                        record = None
+                if record is None and w.proc.is_alive():
+                    continue
+                item, w.item = w.item, None
+                if record is None:  # the worker died with the item
+                    w.proc.join(1)
+                    if w.proc.exitcode == -signal.SIGINT:
+                        raise KeyboardInterrupt
+                    record = _lost(item, w.proc.exitcode)
+                    w.stop(now=True)
+                    pool.remove(w)
+                    if queue:
+                        w = _Worker(ctx, outdir, options)
+                        pool.append(w)
+                if queue:
+                    w.give(queue.popleft())
+                yield record
+        clean = True
+    finally:
+        for w in pool:
+            w.stop(now=not clean)
+
+
+def _check_ray_address(address: str) -> None:
+    """Fail fast when an explicit ``host:port`` does not answer (Ray itself waits minutes)."""
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ParameterError(f"--address must be auto or HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise ParameterError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one with "
+            "'ray start --head', or leave out --address for a local instance"
+        ) from None
 
 
 def _ray(items: list[Item], outdir: str, options: dict[str, Any], workers: int,
-         address: str | None):  # fmt: skip
+         address: str | None) -> Iterator[dict[str, Any]]:  # fmt: skip
     try:
         import ray
     except ImportError:
@@ -164,10 +320,14 @@ def _ray(items: list[Item], outdir: str, options: dict[str, Any], workers: int,
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address:
+            _check_ray_address(address)
             kwargs["address"] = address
         else:
             kwargs["num_cpus"] = workers
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ParameterError(f"cannot connect to Ray at {address}: {exc}") from None
         started = True
     try:
         gpu = options.get("generator") == "diffusion"
@@ -178,8 +338,55 @@ def _ray(items: list[Item], outdir: str, options: dict[str, Any], workers: int,
             for ref in done:
                 yield ray.get(ref)
     finally:
+        for ref in locals().get("pending", []):
+            ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
+
+
+def _reconcile(log_path: Path, items: list[Item], out: Path,
+               retry_failed: bool) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Make ``results.jsonl`` agree with the item folders; return the last record per name.
+
+    An item whose folder is complete gets an ``ok`` line (read from its ``run.json``) if the
+    batch was stopped before it could write one; a line that claims ``ok`` for an incomplete
+    folder is dropped; lines of items about to be tried again are dropped (they get a new one).
+    The file is rewritten (atomically) with one line per item.
+    """
+    last: dict[str, dict[str, Any]] = {}
+    if log_path.exists():
+        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+            if isinstance(rec, dict) and isinstance(rec.get("name"), str):
+                last[rec["name"]] = rec
+    for it in items:
+        folder = out / it.name
+        rec = last.get(it.name)
+        if is_done(folder):
+            if rec is None or rec.get("status") != "ok":
+                last[it.name] = _record_from_run(it, folder)
+        elif rec is not None and (rec.get("status") == "ok" or retry_failed):
+            del last[it.name]
+    text = "".join(dumps_json(r) + "\n" for r in last.values())
+    if not log_path.exists() or log_path.read_text(encoding="utf-8", errors="replace") != text:
+        atomic_write_text(log_path, text)
+    return last
+
+
+def _record_from_run(item: Item, folder: Path) -> dict[str, Any]:
+    record: dict[str, Any] = {"name": item.name, "audio": item.audio, "outdir": str(folder),
+                              "status": "ok"}  # fmt: skip
+    try:
+        run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        record["timings_s"] = run.get("timings_s", {})
+        record["finished"] = run.get("created")
+    except (OSError, ValueError, AttributeError):
+        pass
+    record["reconciled"] = True  # written from the folder, not when the item finished
+    return record
 
 
 def run_batch(
@@ -202,61 +409,66 @@ def run_batch(
     outdir : str or Path
         Output folder: one subfolder per item, ``results.jsonl``.
     workers : int
-        Items processed at once.
+        Items processed at once (each in its own process when more than one).
     engine : {"local", "ray"}
         Processes on this machine, or Ray tasks (a local instance, or ``address``).
     address : str or None
         Address of an existing Ray cluster (``auto`` for the one this machine belongs to).
     options : dict
-        Options of :func:`spa2v.run` for every item (rows of a manifest may override some).
+        Options of :func:`spa2v.run` for every item (rows of a manifest may override them).
     retry_failed : bool
         Try again the items whose last recorded attempt failed.
+    progress : callable or None
+        Called with ``(items finished or skipped, items)``.
 
     Returns
     -------
     dict
-        Counts (``ok``, ``error``, ``skipped``), wall time and the per-item records of this run.
+        ``items``; this run's ``ok`` and ``error``; ``skipped`` (done before, or failed
+        before and not retried), of which ``failed_before``; ``failed``, the items whose
+        last attempt failed (this run's and earlier ones); wall time; per-item records of
+        this run.
     """
     if engine not in ("local", "ray"):
         raise ParameterError(f"--engine must be local or ray, got {engine!r}")
     if not 1 <= workers <= 1024:
         raise ParameterError("--workers must be within 1 … 1024")
+    options = dict(options or {})
+    known = {k: list(v) if k == "labels" else v for k, v in options.items()
+             if k in RunOptions.model_fields}  # fmt: skip
+    check_options(**known)  # options for every item: a bad one stops the batch before it starts
     items = discover(source)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    failed = set()
     log_path = out / "results.jsonl"
-    if log_path.exists() and not retry_failed:
-        last: dict[str, str] = {}
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-                last[rec["name"]] = rec["status"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue  # a line cut short by a crash
-        failed = {name for name, status in last.items() if status == "error"}
-    todo = [it for it in items if not is_done(out / it.name) and it.name not in failed]
+    last = _reconcile(log_path, items, out, retry_failed)
+    failed_before = {it.name for it in items
+                     if last.get(it.name, {}).get("status") == "error"}  # fmt: skip
+    todo = [it for it in items if not is_done(out / it.name) and it.name not in failed_before]
     skipped = len(items) - len(todo)
     records: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     if progress is not None:
         progress(skipped, len(items))
-    runner = (_local(todo, str(out), options or {}, workers) if engine == "local"
-              else _ray(todo, str(out), options or {}, workers, address))  # fmt: skip
-    with open(out / "results.jsonl", "a", encoding="utf-8") as log:
+    runner = (_local(todo, str(out), options, workers) if engine == "local"
+              else _ray(todo, str(out), options, workers, address))  # fmt: skip
+    with closing(runner), open(log_path, "a", encoding="utf-8") as log:
         for record in runner:
             record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-            log.write(json.dumps(record) + "\n")
+            log.write(dumps_json(record) + "\n")
             log.flush()
             os.fsync(log.fileno())
             records.append(record)
             if progress is not None:
                 progress(skipped + len(records), len(items))
+    errors = sum(r["status"] == "error" for r in records)
     return {
         "items": len(items),
         "ok": sum(r["status"] == "ok" for r in records),
-        "error": sum(r["status"] == "error" for r in records),
+        "error": errors,
         "skipped": skipped,
+        "failed_before": len(failed_before),
+        "failed": errors + len(failed_before),
         "seconds": round(time.perf_counter() - t0, 3),
         "records": records,
         "engine": engine,

@@ -187,7 +187,11 @@ GLayersOpt = Annotated[
         rich_help_panel=_DIFF,
     ),
 ]
-GStepsOpt = Annotated[int, typer.Option(help="First K steps guided.", rich_help_panel=_DIFF)]
+GStepsOpt = Annotated[
+    int | None,
+    typer.Option(help="First K steps guided (default: 5, or --steps if fewer).",
+                 rich_help_panel=_DIFF),
+]  # fmt: skip
 GItersOpt = Annotated[
     int, typer.Option(help="Gradient updates per guided step.", rich_help_panel=_DIFF)
 ]
@@ -429,6 +433,10 @@ def cues(
             )
         except ValueError as exc:
             raise ParameterError(_first_error(exc)) from None
+        if plot is not None:
+            from spa2v.media.plots import check_plot_path
+
+            check_plot_path(plot)  # before anything is written
         with _progress("analysing", enabled=not quiet) as update:
             sheet = analyze_file(
                 audio, sr=sr, channels=_parse_channels(channels), params=params, progress=update
@@ -631,7 +639,6 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the layout (VSL) or of the cue sheet."""
-    import json
 
     with _user_errors():
         if kind == "vsl":
@@ -644,7 +651,9 @@ def schema(
             doc = CueSheet.model_json_schema(by_alias=True)
         else:
             raise ParameterError(f"schema kind must be 'vsl' or 'cues', got {kind!r}")
-        text = json.dumps(doc, indent=2) + "\n"
+        from spa2v.media.files import dumps_json
+
+        text = dumps_json(doc, indent=2) + "\n"
         if output is None:
             sys.stdout.write(text)
         else:
@@ -714,7 +723,7 @@ def render(
     cfg_scale: CfgOpt = 7.5,
     layout_guidance: LayoutGuidanceOpt = True,
     guidance_layers: GLayersOpt = "down_blocks.1,down_blocks.2,up_blocks.1,up_blocks.2",
-    guidance_steps: GStepsOpt = 5,
+    guidance_steps: GStepsOpt = None,
     guidance_iterations: GItersOpt = 1,
     guidance_scale: GScaleOpt = 5.0,
     guidance_topk: GTopkOpt = 0.5,
@@ -806,7 +815,7 @@ def run(
     cfg_scale: CfgOpt = 7.5,
     layout_guidance: LayoutGuidanceOpt = True,
     guidance_layers: GLayersOpt = "down_blocks.1,down_blocks.2,up_blocks.1,up_blocks.2",
-    guidance_steps: GStepsOpt = 5,
+    guidance_steps: GStepsOpt = None,
     guidance_iterations: GItersOpt = 1,
     guidance_scale: GScaleOpt = 5.0,
     guidance_topk: GTopkOpt = 0.5,
@@ -895,7 +904,9 @@ def batch(
 ) -> None:
     """spa2v run over many recordings: resumable, one bad file never stops the batch.
 
-    Exit status 1 when an item failed (see results.jsonl), 2 for a bad command."""
+    Manifest paths are relative to the manifest's folder. Exit status 1 while any item's last
+    attempt failed (this run's or an earlier one's; see results.jsonl), 2 for a bad command,
+    130 when interrupted."""
     from spa2v.batch import run_batch
 
     with _user_errors():
@@ -910,16 +921,26 @@ def batch(
             )  # fmt: skip
         if not quiet:
             table = Table(title="batch", show_header=False, title_justify="left")
-            for key in ("items", "ok", "error", "skipped", "seconds", "engine", "workers"):
-                table.add_row(key, str(summary[key]))
+            rows = (("items", summary["items"]), ("ok", summary["ok"]),
+                    ("failed", summary["error"]),
+                    ("skipped, done before", summary["skipped"] - summary["failed_before"]),
+                    ("skipped, failed before", summary["failed_before"]),
+                    ("seconds", summary["seconds"]), ("engine", summary["engine"]),
+                    ("workers", summary["workers"]))  # fmt: skip
+            for key, value in rows:
+                table.add_row(key, str(value))
             err.print(table)
         for r in summary["records"]:
             if r["status"] == "error":
                 err.print(f"[red]failed:[/] {escape(r['name'])}: {escape(r['error'])}",
                           highlight=False, soft_wrap=True)  # fmt: skip
+        if summary["failed_before"]:
+            err.print(f"[red]{summary['failed_before']} item(s) failed in an earlier run[/] "
+                      "(errors in results.jsonl; --retry-failed tries them again)",
+                      highlight=False)  # fmt: skip
         if not quiet:
             err.print(f"results: {outdir / 'results.jsonl'}", highlight=False, markup=False)
-    if summary["error"]:
+    if summary["failed"]:
         raise typer.Exit(1)
 
 
@@ -932,11 +953,11 @@ def serve(
     max_upload_mb: Annotated[float, typer.Option(help="Largest upload accepted, MB.")] = 200.0,
 ) -> None:
     """Start the web app (pip install 'spa2v\\[ui]')."""
+    from spa2v.web import check_serve_options
     from spa2v.web import serve as start
 
     with _user_errors():
-        if not 1 <= port <= 65535:
-            raise ParameterError(f"--port must be within 1 … 65535, got {port}")
+        check_serve_options(host, port, max_upload_mb)
         err.print(f"serving on http://{host}:{port} (Ctrl-C to stop)", highlight=False)
         start(host, port, max_upload_mb=max_upload_mb)
 
@@ -986,7 +1007,6 @@ def eval_layouts(
     ] = False,
 ) -> None:
     """MaxIoU, LTSim, DocSim and spatial accuracies of predicted layouts."""
-    import json
 
     from spa2v.evaluation.bench import summarise
     from spa2v.evaluation.layout import layout_similarity
@@ -1017,10 +1037,10 @@ def eval_layouts(
             err.print(f"[yellow]note:[/] {len(missing)} ground-truth layout(s) without a "
                       "prediction were skipped", highlight=False)  # fmt: skip
         if output is not None:
-            from spa2v.media.files import atomic_write_text
+            from spa2v.media.files import atomic_write_text, dumps_json
 
             doc = {"overall": overall, "clips": results, "missing": missing}
-            atomic_write_text(output, json.dumps(doc, indent=1, default=float))
+            atomic_write_text(output, dumps_json(doc, indent=1, default=float))
             err.print(f"wrote {output}", highlight=False, markup=False)
 
 
@@ -1037,7 +1057,6 @@ def eval_video(
     ] = None,
 ) -> None:
     """AV-Align of a video against its audio (and box adherence with --layout)."""
-    import json
 
     from spa2v.evaluation.avalign import box_adherence, evaluate_video
 
@@ -1055,9 +1074,9 @@ def eval_video(
             table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
         err.print(table)
         if output is not None:
-            from spa2v.media.files import atomic_write_text
+            from spa2v.media.files import atomic_write_text, dumps_json
 
-            atomic_write_text(output, json.dumps(scores, indent=1))
+            atomic_write_text(output, dumps_json(scores, indent=1))
             err.print(f"wrote {output}", highlight=False, markup=False)
 
 

@@ -10,12 +10,13 @@ keeps each session's files in its own temporary folder, removed when the session
 
 import json
 import shutil
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from spa2v.errors import Spa2vError
+from spa2v.errors import ParameterError, Spa2vError
 
 DEMO_CLIPS = ("duet", "passby", "left-to-right", "approach", "static-left")
 
@@ -47,6 +48,12 @@ def _session_dir(current: str | None, session_hash: str | None = None) -> str:
         folder.mkdir(parents=True, exist_ok=True)
         return str(folder)
     return tempfile.mkdtemp(prefix="spa2v-session-")
+
+
+def _user_error(gr: Any, message: str, title: str) -> Exception:
+    """A message for the page, and one line (no traceback) in the server's log."""
+    sys.stderr.write(f"spa2v serve: {title.lower()}: {message}\n")
+    return gr.Error(message, title=title, print_exception=False)
 
 
 def _table(layout: Any) -> list[list[Any]]:
@@ -100,7 +107,7 @@ def build_app() -> Any:
             message = str(exc)
             if audio is not None:  # the name the user knows, not the server's copy
                 message = message.replace(str(audio), audio.name)
-            raise gr.Error(message, title="Cannot process this file") from None
+            raise _user_error(gr, message, "Cannot process this file") from None
         f = result.files
         return (str(f["video"]), str(f["video_overlay"]), str(f["plot"]),
                 result.layout.to_json(), _table(result.layout), _zip(out), session)  # fmt: skip
@@ -111,7 +118,7 @@ def build_app() -> Any:
         from spa2v.layout.vsl import VSL
 
         if not session or not (Path(session) / "run").is_dir():
-            raise gr.Error("run a recording first")
+            raise _user_error(gr, "run a recording first", "Nothing to re-render")
         out = Path(session) / "run"
         try:
             layout = VSL.from_json(layout_text or "", source="edited layout")
@@ -122,7 +129,7 @@ def build_app() -> Any:
                          cue_sheet=CueSheet.load(out / "cues.json"),
                          overlay_output=out / "video_overlay.mp4")  # fmt: skip
         except Spa2vError as exc:
-            raise gr.Error(str(exc), title="Cannot render this layout") from None
+            raise _user_error(gr, str(exc), "Cannot render this layout") from None
         return (str(out / "video.mp4"), str(out / "video_overlay.mp4"), _table(layout),
                 _zip(out))  # fmt: skip
 
@@ -165,6 +172,33 @@ def build_app() -> Any:
     return demo
 
 
+def check_serve_options(host: str, port: int, max_upload_mb: float) -> None:
+    """Refuse a bad port, a port already in use, or an upload limit that is not positive."""
+    import math
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ParameterError(f"--port must be within 1 … 65535, got {port}")
+    if not (math.isfinite(max_upload_mb) and max_upload_mb > 0):
+        raise ParameterError(f"--max-upload-mb must be a positive number, got {max_upload_mb:g}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ParameterError(
+            f"--host {host!r} is not an address of this machine ({exc.strerror})"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ParameterError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); another program may be "
+                "using it: choose another with --port"
+            ) from None
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -172,7 +206,14 @@ def serve(
     max_upload_mb: float = 200.0,
     block: bool = True,
 ) -> Any:
-    """Start the web app; returns Gradio's (app, local URL, share URL) when not blocking."""
+    """Start the web app; returns Gradio's (app, local URL, share URL) when not blocking.
+
+    Raises
+    ------
+    ParameterError
+        For a port outside 1…65535 or already in use, or an upload limit that is not positive.
+    """
+    check_serve_options(host, port, max_upload_mb)
     demo = build_app()
     demo.queue()
     return demo.launch(

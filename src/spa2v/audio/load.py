@@ -44,6 +44,10 @@ SILENCE_PEAK = 1e-5
 MAX_PLAUSIBLE_SAMPLE = 1e6
 #: Shortest input that can be analysed.
 MIN_DURATION_S = 0.02
+#: File suffixes taken for recordings when a folder is scanned (any file FFmpeg reads works
+#: when named directly).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".mp4", ".mov", ".mkv",
+                  ".webm", ".aif", ".aiff")  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
@@ -53,6 +57,66 @@ def _reason(exc: Exception) -> str:
 
 class MonoAudioWarning(UserWarning):
     """The input has one channel: left/right cues are unavailable."""
+
+
+class TruncatedAudioWarning(UserWarning):
+    """A WAV file holds less audio than its header declares (a cut copy or recording)."""
+
+
+def wav_lengths(path: str | Path) -> tuple[float, float] | None:
+    """Seconds of audio a WAV header declares and seconds the file holds, or None.
+
+    None for anything but a RIFF/WAVE file with a ``fmt `` chunk before a sized ``data``
+    chunk: RF64 files and streaming writers (data size 0 or 0xFFFFFFFF) declare no length.
+    FFmpeg computes a WAV's length from the file size, so a cut file otherwise reads as a
+    shorter, valid one.
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(size)
+                    if len(fmt) < 16:
+                        return None
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
+                    f.seek(size % 2, 1)
+                elif cid == b"data":
+                    if byte_rate == 0 or size in (0, 0xFFFFFFFF):
+                        return None
+                    present = Path(path).stat().st_size - f.tell()
+                    return size / byte_rate, max(0, min(present, size)) / byte_rate
+                else:
+                    f.seek(size + size % 2, 1)
+    except (OSError, struct.error):
+        return None
+
+
+def warn_if_cut_short(path: str | Path) -> None:
+    """Emit a :class:`TruncatedAudioWarning` naming both lengths when a WAV is cut short.
+
+    A cut recording is still usable, so this warns rather than refuses: the part present is
+    analysed and the message says how much is missing.
+    """
+    lengths = wav_lengths(path)
+    if lengths is not None and lengths[0] - lengths[1] > 1e-3:
+        declared, present = lengths
+        warnings.warn(
+            f"{path}: the WAV header declares {declared:.3f} s of audio but the file holds "
+            f"{present:.3f} s; it was cut short (an interrupted copy or recording?); using the "
+            f"{present:.3f} s present",
+            TruncatedAudioWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)
@@ -398,6 +462,7 @@ def open_audio(
     """
     stream = AudioStream(path, sr=sr, channels=channels, block_s=block_s)
     warn_if_mono(stream.is_mono, str(stream.path))
+    warn_if_cut_short(stream.path)
     return stream
 
 

@@ -177,9 +177,9 @@ def pitch_slope(
     width = min(width, n if n % 2 else n - 1)
     if width < 3:
         return out
-    from scipy.signal import savgol_filter
+    from spa2v.audio.loudness import linear_slope
 
-    slope = savgol_filter(filled, width, 1, deriv=1, delta=hop_s, mode="nearest")
+    slope = linear_slope(filled, width, delta=hop_s)
     near = np.zeros(n, dtype=bool)
     near[idx] = True
     near = np.convolve(near, np.ones(width), mode="same") > 0

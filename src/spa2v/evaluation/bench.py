@@ -121,7 +121,7 @@ def make_benchmark(
     Path
         The manifest (``outdir/manifest.jsonl``).
     """
-    from spa2v.media.files import atomic_write_text
+    from spa2v.media.files import atomic_write_text, dumps_json
 
     if not 1 <= scenes <= 100_000:
         raise ParameterError(f"--scenes must be within 1 … 100000, got {scenes}")
@@ -137,10 +137,10 @@ def make_benchmark(
             if progress is not None:
                 progress(k + 1, scenes)
     manifest = out / "manifest.jsonl"
-    atomic_write_text(manifest, "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(manifest, "".join(dumps_json(r) + "\n" for r in rows))
     meta = {"schema": "spa2v.bench/1", "scenes": scenes, "seed": seed, "duration_s": DURATION_S,
             "mics": MICS, "conditions": list(CONDITIONS), "families": FAMILIES}  # fmt: skip
-    atomic_write_text(out / "benchmark.json", json.dumps(meta, indent=2))
+    atomic_write_text(out / "benchmark.json", dumps_json(meta, indent=2))
     return manifest
 
 
@@ -278,7 +278,7 @@ def write_report(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from spa2v.media.files import atomic_path, atomic_write_text
+    from spa2v.media.files import atomic_path, atomic_write_text, dumps_json
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -290,7 +290,7 @@ def write_report(
            "clips": results}  # fmt: skip
     if baseline is not None:
         doc["baseline"] = summarise(baseline)
-    atomic_write_text(out / "results.json", json.dumps(doc, indent=1, default=float))
+    atomic_write_text(out / "results.json", dumps_json(doc, indent=1, default=float))
 
     figs = []
     # per-condition bars

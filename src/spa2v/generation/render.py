@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from spa2v.audio.cues import CueSheet
+from spa2v.errors import ParameterError
 from spa2v.generation.base import RenderRequest, get_generator
 from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
@@ -43,8 +44,9 @@ def render_video(
     output : str or Path
         MP4 file to write (atomically: an existing file is replaced only on success).
     audio : str or Path or None
-        Recording to mux in (AAC stereo, 48 kHz) and to drive the sound cues; the video lasts
-        as long as the layout, the audio is trimmed or padded with silence to match.
+        Recording to mux in (AAC stereo, 48 kHz) and to drive the sound cues. Its length must
+        match the layout's within one frame (else :class:`ParameterError`); the soundtrack is
+        trimmed or padded to the exact video length.
     cue_sheet : CueSheet or None
         Cues of ``audio`` if already measured (they are measured otherwise).
     channels : (int, int) or None
@@ -89,12 +91,12 @@ def render_video(
     if audio is not None:
         if cue_sheet is None:
             cue_sheet = analyze_file(audio, channels=channels)
-        if abs(cue_sheet.duration_s - layout.duration) > max(0.5, 1.0 / fps):
-            warnings.warn(
-                f"the layout lasts {layout.duration:.2f} s and the audio "
-                f"{cue_sheet.duration_s:.2f} s; the video follows the layout",
-                UserWarning,
-                stacklevel=2,
+        if abs(cue_sheet.duration_s - layout.duration) > 1.0 / fps + 1e-6:
+            raise ParameterError(
+                f"the layout lasts {layout.duration:.3f} s but the audio {audio} lasts "
+                f"{cue_sheet.duration_s:.3f} s; they must agree within one frame "
+                f"({1 / fps:.3f} s at {fps:g} frames/s): plan the layout from this recording, "
+                "or set the layout's duration"
             )
         traces = sound_traces(layout, cue_sheet, layout.frame_times(n))
         request = RenderRequest(

@@ -22,6 +22,25 @@ def _decimate(t: np.ndarray, *series: np.ndarray) -> tuple[np.ndarray, ...]:
     return (t[::step], *(s[::step] for s in series))
 
 
+#: File types a plot can be written as (Matplotlib's Agg and vector backends).
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp", ".eps", ".ps", ".tif", ".tiff")
+
+
+def check_plot_path(path: str | Path) -> Path:
+    """Raise :class:`ParameterError` unless ``path`` names a file type plots are written as."""
+    from spa2v.errors import ParameterError
+
+    p = Path(path)
+    if p.suffix.lower() not in PLOT_SUFFIXES:
+        raise ParameterError(
+            f"{p}: cannot write a plot as {p.suffix or 'a file without a suffix'!r}; "
+            f"use one of {', '.join(PLOT_SUFFIXES)}"
+        )
+    if p.is_dir():
+        raise ParameterError(f"{p}: is a folder")
+    return p
+
+
 def plot_cues(cues: CueSheet, path: str | Path, *, title: str | None = None) -> Path:
     """Draw the cue sheet as a five-panel figure and save it (PNG, SVG or PDF by suffix).
 
@@ -42,6 +61,7 @@ def plot_cues(cues: CueSheet, path: str | Path, *, title: str | None = None) -> 
     -------
     Path
     """
+    check_plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg", force=False)

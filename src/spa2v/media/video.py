@@ -9,6 +9,7 @@ the final name (and an older file of that name survives).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from fractions import Fraction
@@ -26,6 +27,10 @@ AUDIO_SR = 48_000
 
 class VideoWriteError(Spa2vError, OSError):
     """The video file could not be written."""
+
+
+#: Audio peak above which the soundtrack is audibly clipped and a warning is given (+0.1 dBFS).
+CLIP_WARN_PEAK = 10 ** (0.1 / 20)
 
 
 def check_video_size(width: int, height: int) -> None:
@@ -107,6 +112,7 @@ class VideoWriter:
         self.frames_written = 0
         self._audio_written = 0  # samples at AUDIO_SR
         self._pending = np.zeros((2, 0), np.float32)
+        self._audio_peak = 0.0
 
     # ------------------------------------------------------------------ context
     def __enter__(self) -> VideoWriter:
@@ -214,6 +220,8 @@ class VideoWriter:
         self._pending = self._pending[:, need:]
         if chunk.shape[1] < need:  # the audio is shorter than the video: silence
             chunk = np.concatenate([chunk, np.zeros((2, need - chunk.shape[1]), np.float32)], 1)
+        if chunk.size:
+            self._audio_peak = max(self._audio_peak, float(np.max(np.abs(chunk))))
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(np.clip(chunk, -1.0, 1.0)), format="fltp", layout="stereo"
         )
@@ -229,6 +237,15 @@ class VideoWriter:
         if self._audio is not None:
             self._pump_audio(self._samples_at(self.frames_written))
             self._mux(self._audio.encode(None))
+            if self._audio_peak > CLIP_WARN_PEAK:
+                warnings.warn(
+                    f"the recording peaks at {20 * math.log10(self._audio_peak):+.1f} dBFS "
+                    f"({self._audio_peak:.3g}× full scale): the video's soundtrack is clipped at "
+                    "full scale; scale the recording down to keep it clean (the analysis is "
+                    "not affected)",
+                    UserWarning,
+                    stacklevel=2,
+                )
 
 
 def probe_video(path: str | Path) -> dict[str, Any]:

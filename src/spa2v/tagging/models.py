@@ -33,15 +33,13 @@ def _imports() -> Any:
 
 
 def _load(loader: Any, ref: str, what: str) -> Any:
-    looks_local = ref.startswith((".", "/", "~")) or Path(ref).expanduser().exists()
-    if looks_local and not Path(ref).expanduser().is_dir():
-        raise TaggingError(f"the {what} folder {ref!r} does not exist")
+    from spa2v.weights import resolve_weights
+
+    folder = resolve_weights(ref, what)  # nothing is downloaded: a missing model fails now
     try:
-        return loader(str(Path(ref).expanduser()) if looks_local else ref)
+        return loader(folder)
     except (OSError, ValueError) as exc:
-        hint = ("" if looks_local else " (not a local folder and not in this machine's Hugging "
-                "Face cache)")  # fmt: skip
-        raise TaggingError(f"cannot load the {what} {ref!r}{hint}: {type(exc).__name__}") from None
+        raise TaggingError(f"cannot load the {what} {ref!r}: {type(exc).__name__}") from None
 
 
 def quantized(model: Any) -> Any:

@@ -41,16 +41,10 @@ def _imports() -> tuple[Any, Any]:
 
 
 def _load_error(what: str, ref: str, exc: Exception) -> DiffusionError:
-    from pathlib import Path
-
-    if Path(ref).expanduser().exists() or ref.startswith((".", "/", "~")):
-        hint = "a diffusers folder with safetensors weights is expected"
-    else:
-        hint = (
-            "it is not a local folder, and the hub id is not in this machine's Hugging Face "
-            "cache (download it once where there is network, or pass a local folder)"
-        )
-    return DiffusionError(f"cannot load the {what} {ref!r}: {hint} ({type(exc).__name__})")
+    return DiffusionError(
+        f"cannot load the {what} {ref!r}: a diffusers folder with safetensors weights is "
+        f"expected ({type(exc).__name__})"
+    )
 
 
 class DiffusionGenerator:
@@ -69,24 +63,27 @@ class DiffusionGenerator:
     def __init__(self, settings: DiffusionSettings | None = None, pipeline: Any = None) -> None:
         self.settings = settings or DiffusionSettings()
         self._pipe = pipeline
+        self._folders: dict[str, str] | None = None
         self.last_energy: float | None = None
         self.energies: list[float] = []
 
     # ------------------------------------------------------------------ loading
     def check(self) -> None:
-        """Fail early, before any other work: the extra is installed and local paths exist."""
-        from pathlib import Path
+        """Fail early, before any other work: the extra is installed, the weights are on this
+        machine (a local folder, or a hub id in the local cache; nothing is downloaded) and
+        the device exists."""
+        from spa2v.weights import resolve_weights
 
         _imports()
-        for what, ref in (("model", self.settings.model),
-                          ("motion adapter", self.settings.motion_adapter)):  # fmt: skip
-            looks_local = ref.startswith((".", "/", "~")) or Path(ref).suffix != ""
-            if looks_local and not Path(ref).expanduser().is_dir():
-                raise DiffusionError(f"the {what} folder {ref!r} does not exist")
         if self._pipe is None and self.device().startswith("cuda"):
             torch, _ = _imports()
             if not torch.cuda.is_available():
                 raise DiffusionError("--device cuda was asked for, but no CUDA GPU is available")
+        if self._pipe is None:
+            self._folders = {
+                "model": resolve_weights(self.settings.model, "model"),
+                "motion adapter": resolve_weights(self.settings.motion_adapter, "motion adapter"),
+            }
 
     def device(self) -> str:
         torch, _ = _imports()
@@ -98,22 +95,24 @@ class DiffusionGenerator:
         """The AnimateDiff pipeline (loaded on first use)."""
         if self._pipe is not None:
             return self._pipe
+        if self._folders is None:
+            self.check()
+        assert self._folders is not None
         torch, diffusers = _imports()
         s = self.settings
         device = self.device()
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise DiffusionError("--device cuda was asked for, but no CUDA GPU is available")
         dtype = torch.float16 if (s.fp16 and device.startswith("cuda")) else torch.float32
         try:
             adapter = diffusers.MotionAdapter.from_pretrained(
-                s.motion_adapter, use_safetensors=True, torch_dtype=dtype
+                self._folders["motion adapter"], use_safetensors=True, torch_dtype=dtype
             )
         except (OSError, ValueError) as exc:
             raise _load_error("motion adapter", s.motion_adapter, exc) from None
         try:
             pipe = diffusers.AnimateDiffPipeline.from_pretrained(
-                s.model, motion_adapter=adapter, use_safetensors=True, torch_dtype=dtype
-            )
+                self._folders["model"], motion_adapter=adapter, use_safetensors=True,
+                torch_dtype=dtype,
+            )  # fmt: skip
         except (OSError, ValueError) as exc:
             raise _load_error("model", s.model, exc) from None
         self._pipe = self._prepare(pipe, device)

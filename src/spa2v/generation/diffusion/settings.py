@@ -11,6 +11,8 @@ from spa2v.errors import ParameterError
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 #: The AnimateDiff motion adapter for SD 1.5 (v2, 16-frame context).
 DEFAULT_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-2"
+#: Denoising steps guided unless said otherwise (all of them when there are fewer).
+DEFAULT_GUIDANCE_STEPS = 5
 #: Cross-attention layers whose maps are guided (LVD: down_blocks.1/2 and up_blocks.1/2).
 DEFAULT_LAYERS = ("down_blocks.1", "down_blocks.2", "up_blocks.1", "up_blocks.2")
 CAPTION_MODES = ("global", "local", "mix")
@@ -48,8 +50,9 @@ class DiffusionSettings:
         Steer the latents towards the layout's boxes (training-free, LVD-style).
     layers : tuple of str
         Prefixes of the UNet blocks whose cross-attention (``attn2``) is read and guided.
-    guidance_steps : int
-        The first K denoising steps are guided.
+    guidance_steps : int or None
+        The first K denoising steps are guided; None: ``DEFAULT_GUIDANCE_STEPS`` (5), or all
+        steps when there are fewer.
     iterations : int
         Gradient updates per guided step.
     layout_scale : float
@@ -81,7 +84,7 @@ class DiffusionSettings:
     captions: str = "mix"
     layout_guidance: bool = True
     layers: tuple[str, ...] = DEFAULT_LAYERS
-    guidance_steps: int = 5
+    guidance_steps: int | None = None
     iterations: int = 1
     layout_scale: float = 5.0
     topk: float = 0.5
@@ -100,8 +103,13 @@ class DiffusionSettings:
             raise ParameterError(f"--steps must be within 1 … 500, got {self.steps}")
         if self.captions not in CAPTION_MODES:
             raise ParameterError(f"--captions must be one of {', '.join(CAPTION_MODES)}")
-        if not 0 <= self.guidance_steps <= self.steps:
-            raise ParameterError("--guidance-steps must be within 0 … --steps")
+        if self.guidance_steps is None:  # the default follows the number of steps
+            object.__setattr__(self, "guidance_steps", min(DEFAULT_GUIDANCE_STEPS, self.steps))
+        elif not 0 <= self.guidance_steps <= self.steps:
+            raise ParameterError(
+                f"--guidance-steps must be within 0 … --steps ({self.steps}), "
+                f"got {self.guidance_steps}"
+            )
         if not 1 <= self.iterations <= 20:
             raise ParameterError("--guidance-iterations must be within 1 … 20")
         if not 0.0 < self.topk <= 1.0:

@@ -57,10 +57,10 @@ class ResponseCache:
 
     def put(self, key: str, answer: str, meta: dict[str, Any]) -> None:
         """Store an answer with non-secret metadata (backend, model, time)."""
-        from spa2v.media.files import atomic_write_text
+        from spa2v.media.files import atomic_write_text, dumps_json
 
         entry = {"answer": answer, "meta": meta, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         try:
-            atomic_write_text(self._path(key), json.dumps(entry, ensure_ascii=False))
+            atomic_write_text(self._path(key), dumps_json(entry, ensure_ascii=False))
         except OSError:
             pass  # a cache that cannot be written only costs a repeat call

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from spa2v.audio.load import AUDIO_SUFFIXES
 from spa2v.errors import ParameterError
 from spa2v.layout.vsl import VSL, LayoutError
 from spa2v.planning.llm.cuetext import N_FEATURES, cue_features, cue_text
@@ -35,7 +36,6 @@ from spa2v.planning.llm.cuetext import N_FEATURES, cue_features, cue_text
 BUILTIN_BANK = "bank.jsonl"
 #: Keyframes per in-context example (the paper's examples use 5).
 EXAMPLE_KEYFRAMES = 5
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".mp4", ".mov", ".mkv")
 
 
 @dataclass(frozen=True)
