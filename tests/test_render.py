@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from spa2v.errors import ParameterError
-from spa2v.generation.animatic import AnimaticGenerator, _facing
+from spa2v.generation.animatic import TURN_SPEED, AnimaticGenerator, _Facing
 from spa2v.generation.base import GENERATORS, Generator, RenderRequest, get_generator
+from spa2v.generation.frames import FRAME_BLOCK
 from spa2v.generation.icons import GENERIC, icon_for, known_names, raster
 from spa2v.generation.overlay import Overlay
 from spa2v.generation.render import render_video
@@ -165,14 +166,49 @@ def test_sound_cue_follows_loudness_and_onsets() -> None:
         assert np.abs(frame - bg)[ring].mean() > 1.5 * np.abs(base - bg)[ring].mean()
 
 
+def _moving(xs: list[float], duration: float) -> VSL:
+    """One object whose box centre passes through ``xs`` at evenly spaced keyframes."""
+    times = np.linspace(0, duration, len(xs))
+    return VSL(
+        duration=duration,
+        caption="A car.",
+        objects=[{"id": 0, "name": "car"}],
+        keyframes=[{"time": float(t), "boxes": [{"id": 0, "box": [x - 0.05, 0.4, x + 0.05, 0.6]}]}
+                   for t, x in zip(times, xs, strict=True)],
+    )  # fmt: skip
+
+
+def _facings(layout: VSL, n: int, fps: float, natural: str) -> np.ndarray:
+    facing = _Facing(layout, 0, n, fps, natural)
+    return np.array([facing(i) for i in range(n)])
+
+
 def test_facing_turns_with_motion() -> None:
     fps = 10
-    right = np.linspace(0.1, 0.9, 40)
-    assert _facing(right, fps, "left").all()  # drawn facing left, moving right: mirrored
-    assert not _facing(right[::-1], fps, "left").any()
-    assert not _facing(right, fps, "front").any()
-    still = 0.5 + 0.004 * np.sin(np.arange(40))  # jitter is not a turn
-    assert not _facing(still, fps, "right").any()
+    right = _moving([0.1, 0.9], 4.0)
+    assert _facings(right, 40, fps, "left").all()  # drawn facing left, moving right: mirrored
+    assert not _facings(_moving([0.9, 0.1], 4.0), 40, fps, "left").any()
+    assert not _facings(right, 40, fps, "front").any()
+    still = _moving([0.5, 0.503, 0.498, 0.502, 0.5], 4.0)  # jitter is not a turn
+    assert not _facings(still, 40, fps, "right").any()
+
+
+def test_facing_block_by_block_equals_the_whole_video_at_once() -> None:
+    # right, back left, right again, over several blocks of frames
+    layout = _moving([0.2, 0.8, 0.3, 0.35, 0.9, 0.1], 60.0)
+    fps, n = 12.0, 720
+    xc = layout.interpolate(layout.frame_times(n))[0]
+    x = (xc[:, 0] + xc[:, 2]) / 2
+    k = int(round(fps))
+    v = np.gradient(x) * fps
+    v = np.convolve(np.pad(v, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, "valid")
+    heading, want = ("right" if x[-1] > x[0] else "left"), []
+    for vi in v:
+        heading = "right" if vi > TURN_SPEED else "left" if vi < -TURN_SPEED else heading
+        want.append(heading != "left")
+    got = _facings(layout, n, fps, "left")
+    assert n > 2 * FRAME_BLOCK and 0 < got.sum() < n
+    np.testing.assert_array_equal(got, np.array(want))
 
 
 def test_overlay_draws_boxes_and_captions() -> None:
@@ -225,3 +261,26 @@ def test_request_checks() -> None:
     short = SoundTraces({0: np.zeros(3)}, {0: np.zeros(3)}, {0: None})
     with pytest.raises(ParameterError, match="frames"):
         RenderRequest(layout=PAIR, fps=24, sound=short)
+
+
+def test_memory_of_a_render_does_not_grow_with_the_layouts_duration() -> None:
+    import tracemalloc
+
+    from spa2v.generation.overlay import Overlay
+
+    # a layout that claims four months: 2.5e8 frames at 24 fps (the old code held per-frame
+    # arrays of the whole video, gigabytes before the first frame)
+    layout = _moving([0.2, 0.8, 0.3, 0.9], 1e7)
+    request = RenderRequest(layout=layout, fps=24, width=64, height=48)
+    tracemalloc.start()
+    try:
+        frames = AnimaticGenerator().render(request)
+        marks = Overlay(layout, request.n_frames)
+        for i in range(600):
+            frame, _ = next(frames)
+            marks.draw(frame, i)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert request.n_frames > 10**8
+    assert peak < 50 * 2**20, peak

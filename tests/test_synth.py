@@ -130,3 +130,37 @@ def test_a_recorded_signal_can_be_the_source() -> None:
     for bad in (np.zeros(100), np.array([np.nan, 1.0]), np.zeros(0)):
         with pytest.raises(ParameterError):
             fit_signal(bad, sr_rec, 100, 48_000)
+
+
+def test_long_scenes_are_written_in_segments_without_gaps(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from scipy.io import wavfile
+
+    from spa2v.audio import synth
+    from spa2v.audio.cues import analyze_file
+
+    # the segmented path at a small scale: 1 s segments, 0.5 s warm-up, 0.1 s cross-fades
+    for name, value in (("WHOLE_SCENE_MAX_S", 1.0), ("SEGMENT_S", 1.0),
+                        ("SEGMENT_WARMUP_S", 0.5), ("SEGMENT_FADE_S", 0.1)):  # fmt: skip
+        monkeypatch.setattr(synth, name, value)
+    wav, truth_path = tmp_path / "long é.wav", tmp_path / "long.truth.json"
+    sources = synth._preset_sources("left-to-right", 4.5)
+    truth = synth.write_scene(wav, sources, duration_s=4.5, truth_path=truth_path, rt60_s=0.3)
+    sr, y = wavfile.read(wav)
+    assert sr == 48_000 and y.shape == (int(4.5 * sr), 2) and y.dtype == np.int16
+    assert abs(np.abs(y).max() / 32767 - 10 ** (-3 / 20)) < 1e-3  # scaled to the peak
+    w = int(0.02 * sr)
+    rms = np.sqrt((y[: y.shape[0] // w * w].astype(float) ** 2).reshape(-1, w, 2).mean(axis=(1, 2)))
+    assert rms[5:-5].min() > 0.4 * np.median(rms)  # a steady engine: no gap at the seams
+    whole = synth.render_scene(sources, duration_s=4.5, rt60_s=0.3).truth
+    assert truth == whole  # trajectories, hence the truth, are the whole scene's
+    assert json.loads(truth_path.read_text())["sources"][0]["motion"] == "left_to_right"
+    assert analyze_file(wav).summary.motion == "left_to_right"
+    # up to WHOLE_SCENE_MAX_S nothing changes: the same file as render_scene + save
+    short = tmp_path / "short.wav"
+    synth.write_scene(short, sources, duration_s=1.0)
+    synth.render_scene(sources, duration_s=1.0).save(tmp_path / "ref.wav")
+    assert short.read_bytes() == (tmp_path / "ref.wav").read_bytes()

@@ -4,13 +4,6 @@ The package is organised as one-way stages: ``audio`` (load, cues, synthetic sce
 ``layout``/``planning`` -> ``generation`` -> ``media``. Importing it does not import torch.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("spa2v")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0"
-
 from typing import Any
 
 from spa2v.errors import Spa2vError
@@ -19,7 +12,14 @@ __all__ = ["Spa2vError", "__version__", "cues", "plan", "render", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    # the API pulls in SciPy, PyAV and pydantic models: load it on first use only
+    if name == "__version__":  # importlib.metadata costs ~40 ms: only when asked
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("spa2v")
+        except PackageNotFoundError:  # running from a source tree without installation
+            return "0.0.0"
+    # the API pulls in NumPy, PyAV and pydantic models: load it on first use only
     if name in ("cues", "plan", "render", "run"):
         from spa2v import api
 

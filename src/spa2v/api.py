@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spa2v.audio.cues import CueParams, CueSheet
 from spa2v.audio.cues import analyze_file as cues
@@ -24,7 +24,9 @@ from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
 from spa2v.options import known_sources
 from spa2v.planning import PlanOptions, get_planner
-from spa2v.planning.llm.planner import LLMSettings
+
+if TYPE_CHECKING:
+    from spa2v.planning.llm.planner import LLMSettings
 
 
 def plan(
@@ -439,6 +441,14 @@ def run(
         atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
     files = {k: out / n for k, n in names.items()}
     return RunResult(outdir=out, files=files, layout=layout, timings_s=timings)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LLMSettings":  # the LLM planners' module loads when it is used
+        from spa2v.planning.llm.planner import LLMSettings
+
+        return LLMSettings
+    raise AttributeError(f"module 'spa2v.api' has no attribute {name!r}")
 
 
 def _versions() -> dict[str, Any]:

@@ -26,12 +26,12 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from scipy.ndimage import uniform_filter1d
 
 from spa2v.audio import loudness as _loud
 from spa2v.audio import onsets as _onsets
 from spa2v.audio import sources as _sources
 from spa2v.audio import spatial as _spatial
+from spa2v.audio.filters import uniform_filter1d
 from spa2v.audio.load import (
     MIN_DURATION_S,
     check_sample_rate,
@@ -560,8 +560,8 @@ def _build_sheet(
     # band powers averaged over the same span as the ITD's cross-spectra
     avg = ex.average_frames
     ild_bands, ild, ild_weighted, consistency = _spatial.level_differences(
-        uniform_filter1d(band_l, avg, axis=0, mode="nearest") if avg > 1 else band_l,
-        uniform_filter1d(band_r, avg, axis=0, mode="nearest") if avg > 1 else band_r,
+        uniform_filter1d(band_l, avg, axis=0) if avg > 1 else band_l,
+        uniform_filter1d(band_r, avg, axis=0) if avg > 1 else band_r,
         floor_power=floor_band,
     )
     if spatial:

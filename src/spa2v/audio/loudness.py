@@ -9,7 +9,8 @@ BS.1770 analogue parameters (shelf +4 dB at 1682 Hz, high-pass at 38 Hz).
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+
+from spa2v.audio.filters import uniform_filter1d
 
 #: Lowest loudness reported; quieter frames are clamped here.
 LOUDNESS_FLOOR_LUFS = -120.0
@@ -99,7 +100,7 @@ def momentary_loudness(k_power: np.ndarray, *, hop_s: float, window_s: float = 0
         ``-0.691 + 10 log10(mean power)``, clamped at :data:`LOUDNESS_FLOOR_LUFS`.
     """
     width = max(1, int(round(window_s / hop_s)))
-    mean = uniform_filter1d(k_power.astype(np.float64), width, mode="nearest")
+    mean = uniform_filter1d(k_power.astype(np.float64), width)
     lufs = -0.691 + 10.0 * np.log10(np.maximum(mean, 1e-30))
     return np.maximum(lufs, LOUDNESS_FLOOR_LUFS).astype(np.float32)
 

@@ -8,7 +8,8 @@ against a moving median so a steady hum does not trigger onsets.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, median_filter
+
+from spa2v.audio.filters import maximum_filter1d, median_filter1d
 
 #: Compression constant of ``log1p(gamma * power)`` (power as mean square; 1e-4 = -40 dBFS).
 FLUX_GAMMA = 1e4
@@ -69,7 +70,7 @@ def pick_onsets(
     if n < 3:
         return np.zeros(n, dtype=np.float32), np.zeros(0, dtype=np.float32)
     width = max(3, int(round(median_s / hop_s)) | 1)
-    level = median_filter(flux, size=width, mode="nearest")
+    level = median_filter1d(flux, width)
     detrended = np.maximum(flux - level, 0.0)
     if activity is not None:
         detrended = detrended * activity
@@ -80,9 +81,7 @@ def pick_onsets(
     gap = max(1, int(round(min_gap_s / hop_s)))
     floor = 0.05 * float(np.max(flux))  # a jump out of digital silence still counts
     relative = detrended / np.maximum(level, floor)
-    is_peak = (strength >= maximum_filter1d(strength, 2 * gap + 1, mode="nearest")) & (
-        relative > rise
-    )
+    is_peak = (strength >= maximum_filter1d(strength, 2 * gap + 1)) & (relative > rise)
     idx = np.flatnonzero(is_peak)
     # plateaus: keep the first frame of each run
     if idx.size:

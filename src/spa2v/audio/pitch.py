@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
-from scipy.ndimage import median_filter
 
+from spa2v.audio.filters import median_filter1d
 from spa2v.errors import ParameterError
 
 
@@ -67,8 +66,8 @@ class PitchTracker:
             raise ParameterError(
                 f"frame too short for pitch down to {self.fmin_hz} Hz; raise frame_s"
             )
-        wspec = np.abs(scipy.fft.rfft(self.window.astype(np.float64))[:n_keep]) ** 2
-        wacf = scipy.fft.irfft(wspec, n=n_lag)
+        wspec = np.abs(np.fft.rfft(self.window.astype(np.float64))[:n_keep]) ** 2
+        wacf = np.fft.irfft(wspec, n=n_lag)
         object.__setattr__(self, "n_keep", n_keep)
         object.__setattr__(self, "n_lag", n_lag)
         object.__setattr__(self, "sr_lag", sr_lag)
@@ -98,7 +97,7 @@ class PitchTracker:
         """
         p = power[:, : self.n_keep].copy()
         p[:, : max(1, int(30.0 * self.n_fft / self.sr))] = 0.0  # ignore DC and rumble
-        acf = scipy.fft.irfft(p, n=self.n_lag, axis=-1, workers=1)[:, : self.lag_max + 2]
+        acf = np.fft.irfft(p, n=self.n_lag, axis=-1)[:, : self.lag_max + 2]
         r0 = np.maximum(acf[:, :1], 1e-30)
         rho = acf / r0 / self.window_acf[: self.lag_max + 2]
         d = np.maximum(1.0 - rho, 0.0)
@@ -156,7 +155,7 @@ def doppler_ratio(
         return ratio, 0.0
     f = f0_hz[voiced].astype(np.float64)
     if f.size >= smooth_frames:
-        f = median_filter(f, size=smooth_frames, mode="nearest")
+        f = median_filter1d(f, smooth_frames)
     ref = float(np.median(f))
     ratio[voiced] = (f / ref).astype(np.float32)
     return ratio, ref

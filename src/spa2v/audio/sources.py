@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-from scipy.sparse import csr_matrix
+
+from spa2v.audio.filters import uniform_filter1d
 
 #: Adjacent FFT bins pooled per level-difference vote (one window main lobe).
 LEVEL_GROUP_BINS = 3
@@ -102,6 +102,8 @@ def level_histograms(
     return (hist / np.maximum(total, 1e-30)).astype(np.float32)
 
 
+#: Frames whose votes are gathered at once (bounds the (frames, bins, lags) temporary).
+_VOTE_FRAMES = 64
 #: Lag grid of the delay votes: 41 lags over ±1 ms (0.05 ms apart).
 ITD_HIST_STEPS_PER_S = 20_000.0
 
@@ -113,7 +115,7 @@ class DelayVoter:
     vote evenly over every delay ``(phase + 2πk) / (2πf)`` in range: the true delay collects
     votes from all bins of a source, the wrap candidates of different bins fall apart. Each
     bin's comb of candidates is tabulated once for ``phase_levels`` phase values, so a frame
-    costs one sparse product (bins × lags) rather than a loop over candidates.
+    costs one weighted sum of table rows (bins × lags) rather than a loop over candidates.
 
     Parameters
     ----------
@@ -153,11 +155,11 @@ class DelayVoter:
         q = np.floor((np.angle(cross) / (2 * np.pi) + 0.5) * levels).astype(np.int64)
         col = np.clip(q, 0, levels - 1) + levels * np.arange(self.n_bins)
         weight = (cross.real**2 + cross.imag**2).astype(np.float32)
-        votes = csr_matrix(
-            (weight.ravel(), col.ravel(), np.arange(n_frames + 1) * self.n_bins),
-            shape=(n_frames, self.table.shape[0]),
-        )
-        hist = np.asarray(votes @ self.table)
+        # each frame's votes: its bins' table rows (one per bin) weighted and summed
+        hist = np.empty((n_frames, self.table.shape[1]), np.float32)
+        for lo in range(0, n_frames, _VOTE_FRAMES):
+            hi = min(n_frames, lo + _VOTE_FRAMES)
+            hist[lo:hi] = np.einsum("fb,fbl->fl", weight[lo:hi], self.table[col[lo:hi]])
         total = hist.sum(axis=1, keepdims=True)
         return (hist / np.maximum(total, 1e-30)).astype(np.float32)
 
@@ -253,8 +255,8 @@ def _block_profiles(
 ) -> np.ndarray:
     n = spectrum.shape[0]
     starts = np.arange(0, max(1, n - block + hop), hop)
-    num = uniform_filter1d(spectrum * weight[:, None], block, axis=0, mode="nearest")
-    den = uniform_filter1d(weight, block, mode="nearest")
+    num = uniform_filter1d(spectrum * weight[:, None], block, axis=0)
+    den = uniform_filter1d(weight, block)
     centres = np.clip(starts + block // 2, 0, n - 1)
     prof = num[centres] / np.maximum(den[centres], 1e-12)[:, None]
     # light smoothing across azimuth so a source between grid points forms one peak
@@ -372,7 +374,7 @@ def track_sources(
     profiles = _block_profiles(
         spectrum, weight.astype(np.float32), block, hop, floor_percentile=floor_percentile
     )
-    block_weight = uniform_filter1d(weight.astype(np.float64), block, mode="nearest")
+    block_weight = uniform_filter1d(weight.astype(np.float64), block)
     centres = np.clip(np.arange(profiles.shape[0]) * hop + block // 2, 0, n - 1)
     active = block_weight[centres] > 0.2 * max(float(block_weight.max()), 1e-12)
     max_gap = max(1, int(round(max_gap_s / block_hop_s)))

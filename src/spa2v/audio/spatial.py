@@ -24,8 +24,8 @@ microphone type.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+from spa2v.audio.filters import maximum_filter1d, next_fast_len, uniform_filter1d
 
 #: Reference ITD mapped to 90°: a human head (Woodworth model, 8.75 cm radius).
 ITD_REF_MS = 0.66
@@ -123,12 +123,12 @@ def gcc_phat_correlation(
     # The cross-spectrum is zero above the band, so an inverse FFT over just the bins up to
     # the band edge gives the correlation on a coarser lag grid (rate sr * n_lag / n_fft) at
     # a fraction of the cost; the parabolic fit in pick_itd recovers sub-sample resolution.
-    n_lag = int(scipy.fft.next_fast_len(2 * (hi - 1), real=True))
+    n_lag = int(next_fast_len(2 * (hi - 1), real=True))
     n_lag = min(n_lag + n_lag % 2, n_fft)
     lag_sr = sr * n_lag / n_fft
     full = np.zeros((cross.shape[0], n_lag // 2 + 1), dtype=np.complex64)
     full[:, lo:hi] = cross
-    corr = scipy.fft.irfft(full, n=n_lag, axis=-1, workers=1)
+    corr = np.fft.irfft(full, n=n_lag, axis=-1)
     max_lag = max(1, min(int(np.ceil(max_delay_s * lag_sr)), n_lag // 2 - 2))
     lags_idx = np.r_[n_lag - max_lag : n_lag, 0 : max_lag + 1]
     scale = n_lag / (2.0 * np.maximum(weight, 1e-30))
@@ -183,8 +183,8 @@ def pick_itd(
     if context_frames > 1:
         w = np.ones(n_frames, np.float32) if frame_weight is None else frame_weight
         w = w.astype(np.float32) + np.float32(1e-6)
-        score = uniform_filter1d(corr * w[:, None], context_frames, axis=0, mode="nearest")
-        score /= uniform_filter1d(w, context_frames, mode="nearest")[:, None]
+        score = uniform_filter1d(corr * w[:, None], context_frames, axis=0)
+        score /= uniform_filter1d(w, context_frames)[:, None]
         score += corr
         score *= np.float32(0.5)
     out = np.empty((3, n_frames), dtype=np.float32)
@@ -316,8 +316,8 @@ def weighted_smooth(values: np.ndarray, weights: np.ndarray, width: int) -> np.n
     """Moving average of ``values`` weighted by ``weights`` over ``width`` frames (centred)."""
     if width <= 1:
         return values.astype(np.float32)
-    num = uniform_filter1d((values * weights).astype(np.float64), width, mode="nearest")
-    den = uniform_filter1d(weights.astype(np.float64), width, mode="nearest")
+    num = uniform_filter1d((values * weights).astype(np.float64), width)
+    den = uniform_filter1d(weights.astype(np.float64), width)
     out = np.where(den > 1e-9, num / np.maximum(den, 1e-12), values)
     return out.astype(np.float32)
 
@@ -378,8 +378,8 @@ def fuse_azimuth(
     ctx = min(ctx, 2 * itd_ms.size + 1)
 
     def informativeness(x: np.ndarray, c: np.ndarray) -> np.ndarray:
-        num = uniform_filter1d((np.abs(x) * c).astype(np.float64), ctx, mode="nearest")
-        den = uniform_filter1d(c.astype(np.float64), ctx, mode="nearest")
+        num = uniform_filter1d((np.abs(x) * c).astype(np.float64), ctx)
+        den = uniform_filter1d(c.astype(np.float64), ctx)
         return num / np.maximum(den, 1e-9) + 0.02
 
     # relative informativeness, sharpened: a cue that stays at a quarter of the other's
@@ -428,7 +428,7 @@ def anchor_smooth(
     if n < 2:
         return x.astype(np.float32)
     width = max(1, int(round(local_s / hop_s)))
-    local_top = maximum_filter1d(conf.astype(np.float64), width, mode="nearest")
+    local_top = maximum_filter1d(conf.astype(np.float64), width)
     rel = conf / np.maximum(local_top, 1e-9)
     q = (max_speed * hop_s) ** 2
     r = noise**2 / np.maximum(rel, 1e-3) ** 2

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
 
+from spa2v.audio.filters import next_fast_len
 from spa2v.errors import ParameterError
 
 
@@ -66,7 +66,7 @@ class SpectralGrid:
         if not (0.008 <= self.frame_s <= 1.0):
             raise ParameterError(f"frame_s must be within 8 ms … 1 s, got {self.frame_s}")
         hop = max(1, int(round(self.hop_s * self.sr)))
-        n_fft = scipy.fft.next_fast_len(int(round(self.frame_s * self.sr)), real=True)
+        n_fft = next_fast_len(int(round(self.frame_s * self.sr)), real=True)
         n_fft += n_fft % 2
         window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
         freqs = np.fft.rfftfreq(n_fft, 1.0 / self.sr)
@@ -120,4 +120,4 @@ class SpectralGrid:
 
     def spectra(self, frames: np.ndarray) -> np.ndarray:
         """Windowed one-sided FFT (complex64) of ``(channels, frames, n_fft)`` frames."""
-        return scipy.fft.rfft(frames * self.window, axis=-1, workers=1, overwrite_x=True)
+        return np.fft.rfft(frames * self.window, axis=-1)

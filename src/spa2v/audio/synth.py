@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -576,6 +576,41 @@ def _motion_of(traj: Trajectory, duration_s: float) -> str:
     return "static"
 
 
+def _scene_truth(
+    sources: list[SceneSource], *, duration_s: float, mic: str, sr: int, rt60_s: float | None,
+    drr_db: float, snr_db: float | None, seed: int, truth_hop_s: float,
+) -> SceneTruth:  # fmt: skip
+    """The ground truth of a scene: each source's trajectory sampled every ``truth_hop_s``."""
+    times = np.arange(0.0, duration_s + 1e-9, truth_hop_s)
+    truths = []
+    for s in sources:
+        r = s.trajectory.distance_m(times)
+        dr = np.gradient(r, times) if times.size > 1 else np.zeros_like(r)
+        truths.append(
+            SourceTruth(
+                label=s.label,
+                kind=s.kind,
+                motion=_motion_of(s.trajectory, duration_s),  # type: ignore[arg-type]
+                azimuth_deg=np.round(s.trajectory.azimuth_deg(times), 3).tolist(),
+                distance_m=np.round(r, 4).tolist(),
+                level_db=np.round(s.level_db - 20 * np.log10(np.maximum(r, 0.3)), 3).tolist(),
+                doppler_ratio=np.round(SPEED_OF_SOUND / (SPEED_OF_SOUND + dr), 6).tolist(),
+            )
+        )
+    truth = SceneTruth(
+        sr=sr,
+        duration_s=duration_s,
+        mic=mic,
+        rt60_s=rt60_s,
+        drr_db=drr_db if rt60_s is not None else None,
+        snr_db=snr_db,
+        seed=seed,
+        times_s=np.round(times, 6).tolist(),
+        sources=truths,
+    )
+    return truth
+
+
 def render_scene(
     sources: list[SceneSource],
     *,
@@ -587,7 +622,7 @@ def render_scene(
     snr_db: float | None = None,
     seed: int = 0,
     truth_hop_s: float = 0.02,
-    peak_dbfs: float = -3.0,
+    peak_dbfs: float | None = -3.0,
     hrtf: HRTFSet | None = None,
 ) -> Scene:
     """Render sources along their trajectories into a stereo recording with ground truth.
@@ -614,8 +649,8 @@ def render_scene(
         Seed for every random choice (source signals, reverberation, noise).
     truth_hop_s : float
         Spacing of the ground-truth samples.
-    peak_dbfs : float
-        Peak level of the output.
+    peak_dbfs : float or None
+        Peak level of the output; None leaves the mix unscaled.
     hrtf : HRTFSet or None
         Measured responses for ``mic="hrtf"`` (see :func:`spa2v.audio.hrtf.load_sofa`).
 
@@ -655,37 +690,143 @@ def render_scene(
         p_sig = float(np.mean(mix**2))
         noise = np.stack([_pink_noise(n, rng), _pink_noise(n, rng)])
         mix += noise * math.sqrt(p_sig / 10 ** (snr_db / 10))
-    peak = float(np.max(np.abs(mix))) or 1.0
-    audio = (mix * (10 ** (peak_dbfs / 20) / peak)).astype(np.float32)
+    if peak_dbfs is None:
+        audio = mix.astype(np.float32)
+    else:
+        peak = float(np.max(np.abs(mix))) or 1.0
+        audio = (mix * (10 ** (peak_dbfs / 20) / peak)).astype(np.float32)
 
-    times = np.arange(0.0, duration_s + 1e-9, truth_hop_s)
-    truths = []
-    for s in sources:
-        r = s.trajectory.distance_m(times)
-        dr = np.gradient(r, times) if times.size > 1 else np.zeros_like(r)
-        truths.append(
-            SourceTruth(
-                label=s.label,
-                kind=s.kind,
-                motion=_motion_of(s.trajectory, duration_s),  # type: ignore[arg-type]
-                azimuth_deg=np.round(s.trajectory.azimuth_deg(times), 3).tolist(),
-                distance_m=np.round(r, 4).tolist(),
-                level_db=np.round(s.level_db - 20 * np.log10(np.maximum(r, 0.3)), 3).tolist(),
-                doppler_ratio=np.round(SPEED_OF_SOUND / (SPEED_OF_SOUND + dr), 6).tolist(),
-            )
-        )
-    truth = SceneTruth(
-        sr=sr,
-        duration_s=duration_s,
-        mic=mic,
-        rt60_s=rt60_s,
-        drr_db=drr_db if rt60_s is not None else None,
-        snr_db=snr_db,
-        seed=seed,
-        times_s=np.round(times, 6).tolist(),
-        sources=truths,
-    )
+    truth = _scene_truth(sources, duration_s=duration_s, mic=mic, sr=sr, rt60_s=rt60_s,
+                         drr_db=drr_db, snr_db=snr_db, seed=seed,
+                         truth_hop_s=truth_hop_s)  # fmt: skip
     return Scene(audio=audio, sr=sr, truth=truth)
+
+
+# --------------------------------------------------------------------------- long scenes
+#: Scenes up to this long are rendered whole (:func:`render_scene`); longer ones in segments.
+WHOLE_SCENE_MAX_S = 60.0
+#: Length of a segment of a long scene, s.
+SEGMENT_S = 8.0
+#: Each segment starts this much earlier, so that its propagation delays and reverberation
+#: (impulse responses of at most 3 s) are built up where it takes over, s.
+SEGMENT_WARMUP_S = 3.5
+#: Consecutive segments are cross-faded (equal power) over this long, s.
+SEGMENT_FADE_S = 0.5
+
+
+def _segment_seed(seed: int, k: int) -> int:
+    return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+
+
+def _shifted(source: SceneSource, t0: float) -> SceneSource:
+    """``source`` as seen from time ``t0`` on (its trajectory and recording move with it)."""
+    traj = source.trajectory
+    moved = Trajectory(traj.times_s - t0, traj.x_m, traj.y_m)
+    signal = source.signal
+    if signal is not None and signal.size:
+        rate = source.signal_sr or 1
+        signal = np.roll(np.asarray(signal), -int(t0 * rate) % signal.size)
+    return replace(source, trajectory=moved, signal=signal)
+
+
+def write_scene(
+    path: str | Path,
+    sources: list[SceneSource],
+    *,
+    duration_s: float,
+    truth_path: str | Path | None = None,
+    mic: MicModel = "head",
+    sr: int = 48_000,
+    rt60_s: float | None = None,
+    drr_db: float = 3.0,
+    snr_db: float | None = None,
+    seed: int = 0,
+    peak_dbfs: float = -3.0,
+    hrtf: HRTFSet | None = None,
+) -> SceneTruth:
+    """Render a scene straight to a 16-bit WAV file, with memory that does not grow with length.
+
+    A scene up to :data:`WHOLE_SCENE_MAX_S` is rendered whole, exactly as
+    :func:`render_scene` then :meth:`Scene.save` do. A longer one is rendered in segments of
+    :data:`SEGMENT_S` seconds, each started :data:`SEGMENT_WARMUP_S` early and cross-faded
+    into the one before; the unscaled mix goes to a temporary file and is scaled to
+    ``peak_dbfs`` in a second, cheap pass. Trajectories, hence the ground truth, are those of
+    the whole scene; the source signals, reverberation and noise of each segment are drawn
+    afresh (from ``seed`` and the segment number), and the direct-to-reverberant and
+    signal-to-noise ratios hold per segment.
+
+    Parameters
+    ----------
+    path : str or Path
+        WAV file to write (atomically).
+    sources, duration_s, mic, sr, rt60_s, drr_db, snr_db, seed, peak_dbfs, hrtf
+        As for :func:`render_scene`.
+    truth_path : str or Path or None
+        Also write the ground truth here (JSON).
+
+    Returns
+    -------
+    SceneTruth
+    """
+    import tempfile
+    import wave
+
+    from spa2v.media.files import atomic_path, atomic_write_text
+
+    options = {"mic": mic, "sr": sr, "rt60_s": rt60_s, "drr_db": drr_db, "snr_db": snr_db,
+               "hrtf": hrtf}  # fmt: skip
+    if duration_s <= WHOLE_SCENE_MAX_S:
+        scene = render_scene(sources, duration_s=duration_s, seed=seed, peak_dbfs=peak_dbfs,
+                             **options)  # fmt: skip
+        scene.save(path, truth_path=truth_path)
+        return scene.truth
+    if not duration_s <= 3600:
+        raise ParameterError("duration_s must be within 0.05 s … 1 h")
+    # a moment of the scene checks every other option before the long work
+    truth = render_scene(sources, duration_s=0.05, seed=seed, **options).truth
+    truth = _scene_truth(sources, duration_s=duration_s, mic=mic, sr=truth.sr, rt60_s=rt60_s,
+                         drr_db=drr_db, snr_db=snr_db, seed=seed, truth_hop_s=0.02)  # fmt: skip
+    sr = truth.sr
+    n_total = int(round(duration_s * sr))
+    seg, warm, fade = (int(round(x * sr)) for x in (SEGMENT_S, SEGMENT_WARMUP_S, SEGMENT_FADE_S))
+    ramp = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade)
+    peak = 0.0
+    with tempfile.TemporaryFile() as raw:
+        held = np.zeros((2, 0), np.float32)  # the previous segment's last fade samples
+
+        def put(block: np.ndarray) -> None:
+            nonlocal peak
+            if block.size:
+                peak = max(peak, float(np.max(np.abs(block))))
+                raw.write(np.ascontiguousarray(block.T, dtype=np.float32).tobytes())
+
+        for k, a in enumerate(range(0, n_total, seg)):
+            b = min(n_total, a + seg)
+            start = max(0, a - warm)
+            part = render_scene(
+                [_shifted(src, start / sr) for src in sources],
+                duration_s=(b - start) / sr, seed=_segment_seed(seed, k), peak_dbfs=None,
+                **options,
+            ).audio  # fmt: skip
+            at = a - start  # where this segment takes over
+            if held.shape[1]:
+                put(held * ramp[::-1] + part[:, at - fade : at] * ramp)
+            last = b == n_total
+            put(part[:, at : part.shape[1] if last else part.shape[1] - fade])
+            held = part[:, part.shape[1] - fade :] if not last else held[:, :0]
+        raw.seek(0)
+        gain = 10 ** (peak_dbfs / 20) / (peak or 1.0)
+        with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:
+            out.setnchannels(2)
+            out.setsampwidth(2)
+            out.setframerate(sr)
+            while chunk := raw.read(2 * 4 * sr):  # one second of float32 stereo
+                y = np.frombuffer(chunk, np.float32) * gain
+                pcm = np.clip(np.round(y * 32767.0), -32768, 32767).astype("<i2")
+                out.writeframes(pcm.tobytes())
+    if truth_path is not None:
+        atomic_write_text(truth_path, truth.model_dump_json(by_alias=True, indent=1))
+    return truth
 
 
 # --------------------------------------------------------------------------- presets
@@ -771,3 +912,29 @@ def render_preset(
         seed=seed,
         hrtf=hrtf,
     )
+
+
+def write_preset(path: str | Path, name: str, *, duration_s: float = 6.0,
+                 truth_path: str | Path | None = None, **options: Any) -> SceneTruth:  # fmt: skip
+    """Write one of the named demo scenes to a WAV file (see :func:`write_scene`).
+
+    Parameters
+    ----------
+    path : str or Path
+        WAV file to write.
+    name : str
+        A preset of :data:`PRESETS`.
+    duration_s : float
+        Length in seconds (up to an hour; memory stays flat).
+    truth_path : str or Path or None
+        Also write the ground truth here.
+    **options
+        ``mic``, ``sr``, ``rt60_s``, ``drr_db``, ``snr_db``, ``seed``, ``hrtf`` as for
+        :func:`render_scene`.
+
+    Returns
+    -------
+    SceneTruth
+    """
+    return write_scene(path, _preset_sources(name, duration_s), duration_s=duration_s,
+                       truth_path=truth_path, **options)  # fmt: skip

@@ -24,9 +24,11 @@ from functools import lru_cache
 import numpy as np
 
 from spa2v.generation.base import RenderRequest
+from spa2v.generation.frames import FRAME_BLOCK, FrameBoxes
 from spa2v.generation.icons import Icon, icon_for, raster
 from spa2v.generation.scenery import draw_background
 from spa2v.layout.camera import FLYING
+from spa2v.layout.vsl import VSL
 
 #: Accent colours of the sound cues, by object order.
 PALETTE = ((255, 140, 0), (0, 200, 255), (255, 60, 180), (120, 230, 60), (255, 220, 0))
@@ -38,39 +40,86 @@ TURN_SPEED = 0.05
 
 @dataclass
 class _Track:
-    """Per-frame pixel geometry of one object."""
+    """What is drawn of one object (its geometry comes frame by frame)."""
 
     oid: int
     icon: Icon
     flying: bool
     colour: tuple[int, int, int]
-    boxes: np.ndarray  # (n, 4) pixel boxes, NaN where not visible
-    mirror: np.ndarray  # (n,) bool
+    facing: _Facing
 
 
-def _facing(xc: np.ndarray, fps: float, natural: str) -> np.ndarray:
-    """Whether to mirror the icon in each frame, so that it faces the way it moves."""
-    n = xc.size
-    mirror = np.zeros(n, bool)
-    if natural == "front" or n == 0:
-        return mirror
-    seen = np.isfinite(xc)
-    if not seen.any():
-        return mirror
-    x = np.interp(np.arange(n), np.flatnonzero(seen), xc[seen])
-    v = np.gradient(x) * fps if n > 1 else np.zeros(1)
-    k = max(1, int(round(1.0 * fps)))  # over 1 s: a still object's jitter is no turn
-    v = np.convolve(np.pad(v, (k // 2, k - 1 - k // 2), mode="edge"), np.ones(k) / k, "valid")
-    # start facing the overall direction of travel, then turn only on clear motion
-    total = x[-1] - x[0]
-    heading = "right" if total > 0.05 else "left" if total < -0.05 else natural
-    for i in range(n):
-        if v[i] > TURN_SPEED:
-            heading = "right"
-        elif v[i] < -TURN_SPEED:
-            heading = "left"
-        mirror[i] = heading != natural
-    return mirror
+class _Facing:
+    """Whether to mirror an object's icon in each frame, so that it faces the way it moves.
+
+    The object starts facing its overall direction of travel and turns only when its box
+    centre moves faster than :data:`TURN_SPEED` (velocity averaged over one second). Frames
+    must be asked for in order; the centres are interpolated a block at a time with enough
+    margin for the average, so memory does not grow with the video's length.
+    """
+
+    def __init__(self, layout: VSL, oid: int, n: int, fps: float, natural: str) -> None:
+        self.layout, self.oid, self.n, self.fps, self.natural = layout, oid, n, fps, natural
+        self.k = max(1, int(round(1.0 * fps)))  # over 1 s: a still object's jitter is no turn
+        self._lo = self._hi = 0
+        self._mirror = np.zeros(0, bool)
+        self.heading = natural
+        if natural != "front":
+            first, last = self._end_centres()
+            if first is not None and last is not None:
+                total = last - first
+                self.heading = "right" if total > 0.05 else "left" if total < -0.05 else natural
+
+    def _centres(self, lo: int, hi: int) -> np.ndarray:
+        box = self.layout.interpolate(self.layout.frame_times(self.n, lo, hi))[self.oid]
+        return (box[:, 0] + box[:, 2]) / 2
+
+    def _end_centres(self) -> tuple[float | None, float | None]:
+        """Box centre in the first and in the last frame where the object is visible."""
+        ends: list[float | None] = []
+        forward = range(0, self.n, FRAME_BLOCK)
+        backward = range((self.n - 1) // FRAME_BLOCK * FRAME_BLOCK, -1, -FRAME_BLOCK)
+        for starts in (forward, backward):
+            found = None
+            for lo in starts:
+                xc = self._centres(lo, min(self.n, lo + FRAME_BLOCK))
+                seen = np.flatnonzero(np.isfinite(xc))
+                if seen.size:
+                    found = float(xc[seen[0]] if not ends else xc[seen[-1]])
+                    break
+            ends.append(found)
+        return ends[0], ends[1]
+
+    def __call__(self, i: int) -> bool:
+        if not self._lo <= i < self.n:
+            raise IndexError(f"frame {i} of {self.n}: frames must be asked for in order")
+        while i >= self._hi:  # skipped frames still turn the object
+            self._block(self._hi, min(self.n, self._hi + FRAME_BLOCK))
+        return bool(self._mirror[i - self._lo])
+
+    def _block(self, lo: int, hi: int) -> None:
+        self._lo, self._hi = lo, hi
+        self._mirror = np.zeros(hi - lo, bool)
+        if self.natural == "front":
+            return
+        margin = self.k + 2  # the average over k frames of a central difference
+        a, b = max(0, lo - margin), min(self.n, hi + margin)
+        xc = self._centres(a, b)
+        seen = np.isfinite(xc)
+        if not seen.any():
+            self._mirror[:] = self.heading != self.natural
+            return
+        x = np.interp(np.arange(a, b), a + np.flatnonzero(seen), xc[seen])
+        v = np.gradient(x) * self.fps if x.size > 1 else np.zeros(1)
+        # mean over frames j - k//2 … j - k//2 + k - 1, clamped to the video (edge padding)
+        j = np.arange(lo, hi)[:, None] - self.k // 2 + np.arange(self.k)[None, :]
+        v = v[np.clip(j, 0, self.n - 1) - a].mean(axis=1)
+        for i in range(hi - lo):
+            if v[i] > TURN_SPEED:
+                self.heading = "right"
+            elif v[i] < -TURN_SPEED:
+                self.heading = "left"
+            self._mirror[i] = self.heading != self.natural
 
 
 @lru_cache(maxsize=512)
@@ -161,22 +210,16 @@ class AnimaticGenerator:
 
     def _tracks(self, request: RenderRequest) -> list[_Track]:
         layout = request.layout
-        width, height = request.size
-        n = request.n_frames
-        boxes = layout.interpolate(layout.frame_times(n))
         tracks = []
         for k, obj in enumerate(layout.objects):
             icon = icon_for(obj.name)
-            b = boxes[obj.id] * np.array([width, height, width, height], float)
-            xc = (boxes[obj.id][:, 0] + boxes[obj.id][:, 2]) / 2
             tracks.append(
                 _Track(
                     oid=obj.id,
                     icon=icon,
                     flying=icon.key in FLYING or obj.name.strip().lower() in FLYING,
                     colour=PALETTE[k % len(PALETTE)],
-                    boxes=b,
-                    mirror=_facing(xc, request.fps, icon.facing),
+                    facing=_Facing(layout, obj.id, request.n_frames, request.fps, icon.facing),
                 )
             )
         return tracks
@@ -192,11 +235,15 @@ class AnimaticGenerator:
         background = self.background(request)
         tracks = self._tracks(request)
         sound = request.sound
+        width, height = request.size
+        scale = np.array([width, height, width, height], float)
+        boxes = FrameBoxes(request.layout, request.n_frames)
         for i in range(request.n_frames):
             frame = background.copy()  # a new array per frame: callers may keep them
             drawn: dict[int, tuple[int, int, int, int]] = {}
+            at = boxes(i)
             for tr in tracks:
-                box = tr.boxes[i]
+                box = at[tr.oid] * scale
                 if not np.all(np.isfinite(box)):
                     continue
                 x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
@@ -231,7 +278,7 @@ class AnimaticGenerator:
             ry = y0 + (bh - rh) // 2
             thick = max(1, int(round(min(bw, bh) * 0.03)))
             _blend_ring(frame, rx, ry, _ring(rw, rh, thick), (255, 255, 255), 0.9 * pulse)
-        _blend_rgba(frame, ix, iy, _scaled_icon(tr.icon.emoji, w, h, bool(tr.mirror[i])))
+        _blend_rgba(frame, ix, iy, _scaled_icon(tr.icon.emoji, w, h, tr.facing(i)))
 
     def frames(self, request: RenderRequest) -> Iterator[np.ndarray]:
         """Yield the frames (``(height, width, 3)`` uint8 RGB); see :meth:`render`."""

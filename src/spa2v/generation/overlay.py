@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from spa2v.generation.frames import FrameBoxes
 from spa2v.layout.vsl import VSL
 
 _COLOURS = ((255, 140, 0), (0, 200, 255), (255, 60, 180), (120, 230, 60), (255, 220, 0))
@@ -34,11 +35,9 @@ class Overlay:
 
     def __init__(self, layout: VSL, n_frames: int) -> None:
         self.layout = layout
-        times = layout.frame_times(n_frames)
-        self.boxes = layout.interpolate(times)
-        key_t = np.array([kf.time for kf in layout.keyframes])
-        # the caption of the keyframe in force: the last one at or before the frame
-        self.caption_index = np.clip(np.searchsorted(key_t, times, side="right") - 1, 0, None)
+        self.n_frames = n_frames
+        self.boxes = FrameBoxes(layout, n_frames)
+        self.key_times = np.array([kf.time for kf in layout.keyframes])
         self.names = {o.id: o.name for o in layout.objects}
         self.order = {o.id: k for k, o in enumerate(layout.objects)}
 
@@ -51,8 +50,7 @@ class Overlay:
         d = ImageDraw.Draw(im, "RGBA")
         font = _font(max(10, H // 26))
         lw = max(1, H // 200)
-        for oid, rows in self.boxes.items():
-            b = rows[i]
+        for oid, b in self.boxes(i).items():
             if not np.all(np.isfinite(b)):
                 continue
             colour = _COLOURS[self.order[oid] % len(_COLOURS)]
@@ -63,7 +61,10 @@ class Overlay:
             ty = y0 - (tb[3] - tb[1]) - 4 if y0 > (tb[3] - tb[1]) + 4 else y1 + 2
             d.rectangle([x0, ty, x0 + tb[2] + 4, ty + tb[3] + 2], fill=(*colour, 200))
             d.text((x0 + 2, ty), label, font=font, fill=(0, 0, 0))
-        caption = self.layout.keyframes[int(self.caption_index[i])].caption
+        # the caption of the keyframe in force: the last one at or before the frame
+        t = float(self.layout.frame_times(self.n_frames, i, i + 1)[0])
+        k = max(0, int(np.searchsorted(self.key_times, t, side="right")) - 1)
+        caption = self.layout.keyframes[k].caption
         if caption:
             tb = d.textbbox((0, 0), caption, font=font)
             band = tb[3] - tb[1] + 8

@@ -201,11 +201,16 @@ class VSL(BaseModel):
         """Ids of the objects, in declaration order."""
         return [o.id for o in self.objects]
 
-    def frame_times(self, n_frames: int) -> np.ndarray:
-        """Times of ``n_frames`` video frames spread over the duration (frame centres)."""
+    def frame_times(self, n_frames: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Times of video frames ``start … stop - 1`` of ``n_frames`` spread over the duration.
+
+        Frames sit at the centres of ``n_frames`` equal stretches; ``start``/``stop`` select a
+        block of them (default: all), so a long video can be handled a block at a time.
+        """
         if n_frames < 1:
             raise LayoutError("n_frames must be at least 1")
-        return (np.arange(n_frames) + 0.5) * (self.duration / n_frames)
+        stop = n_frames if stop is None else stop
+        return (np.arange(start, stop) + 0.5) * (self.duration / n_frames)
 
     def interpolate(self, times: np.ndarray | int) -> dict[int, np.ndarray]:
         """Boxes of every object at the given times.

@@ -105,9 +105,18 @@ def register(name: str) -> Callable[[type], type]:
     return wrap
 
 
-def _register_all() -> None:
+#: Planners registered when first asked for (their modules pull in more than the others).
+_LAZY = {"gemini": "spa2v.planning.llm.planner", "openai": "spa2v.planning.llm.planner"}
+
+
+def _register_all(name: str | None = None) -> None:
+    """Import the planner modules (they register themselves); the LLM ones only for ``name``."""
+    import importlib
+
     from spa2v.planning import heuristic, naive  # noqa: F401  (registration)
-    from spa2v.planning.llm import planner  # noqa: F401  (gemini, openai; SDKs load lazily)
+
+    if name in _LAZY:
+        importlib.import_module(_LAZY[name])
 
 
 def get_planner(name: str, llm: Any = None) -> Planner:
@@ -120,7 +129,7 @@ def get_planner(name: str, llm: Any = None) -> Planner:
     llm : LLMSettings or None
         Settings of the LLM planners (ignored by the others).
     """
-    _register_all()
+    _register_all(name)
     if name not in _REGISTRY:
         raise ParameterError(f"unknown planner {name!r}; choose from {', '.join(planner_names())}")
     factory = _REGISTRY[name]
@@ -130,4 +139,4 @@ def get_planner(name: str, llm: Any = None) -> Planner:
 def planner_names() -> list[str]:
     """Names of the available planners."""
     _register_all()
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_LAZY))

@@ -16,9 +16,9 @@ Captions come from templates filled with the behaviour read off the cues
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, median_filter
 
 from spa2v.audio.cues import CueSheet, SourceCues
+from spa2v.audio.filters import maximum_filter1d, median_filter1d
 from spa2v.audio.load import Audio
 from spa2v.audio.spatial import side_of
 from spa2v.layout.camera import Camera
@@ -46,7 +46,7 @@ def _audible(loud: np.ndarray, hop_s: float, activity: np.ndarray) -> np.ndarray
     surroundings; a slow fade does not; a long pause (room noise before speech begins) is
     below the recording's activity floor."""
     width = max(1, int(round(2.0 / hop_s)))
-    local_top = maximum_filter1d(loud, width, mode="nearest")
+    local_top = maximum_filter1d(loud, width)
     sounding = (loud > local_top - 10.0) & (loud > loud.max() - 35.0)
     active = sounding & (activity > 0.5)
     return active if active.any() else sounding
@@ -111,7 +111,7 @@ class CuePlanner:
                 ]
                 levels[k] = levels[k][idx]
             if len(times) >= 3:  # syllable-to-syllable wobble is not motion
-                levels[k] = median_filter(levels[k], size=3, mode="nearest")
+                levels[k] = median_filter1d(levels[k], 3)
         ref = float(np.nanmax(levels))
         d_rel = np.clip(10.0 ** ((ref - levels) / 20.0), 1.0, MAX_D_REL)
 

@@ -9,9 +9,9 @@ benchmarks print it next to the cue-based planner.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 from spa2v.audio.cues import CueSheet
+from spa2v.audio.filters import next_fast_len
 from spa2v.audio.load import Audio
 from spa2v.audio.spatial import ITD_REF_MS
 from spa2v.errors import ParameterError
@@ -22,10 +22,10 @@ from spa2v.planning.base import PlanOptions, register
 
 def broadband_itd_ms(segment: np.ndarray, sr: int, max_delay_ms: float = 1.0) -> float:
     """GCC-PHAT time difference (ms, + = left leads) of a whole stereo segment."""
-    n = scipy.fft.next_fast_len(2 * segment.shape[1])
-    spec = scipy.fft.rfft(segment, n=n, axis=1)
+    n = next_fast_len(2 * segment.shape[1])
+    spec = np.fft.rfft(segment, n=n, axis=1)
     cross = spec[1] * np.conj(spec[0])
-    corr = scipy.fft.irfft(cross / np.maximum(np.abs(cross), 1e-20), n=n)
+    corr = np.fft.irfft(cross / np.maximum(np.abs(cross), 1e-20), n=n)
     m = int(max_delay_ms / 1000 * sr)
     window = np.r_[corr[-m:], corr[: m + 1]]
     return (int(np.argmax(window)) - m) / sr * 1000.0

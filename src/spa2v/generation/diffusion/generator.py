@@ -338,8 +338,8 @@ class DiffusionGenerator:
         n_gen = gen.shape[0]
         dur = request.layout.duration
         t_gen = (np.arange(n_gen) + 0.5) * dur / n_gen
-        t_vid = request.layout.frame_times(request.n_frames)
-        for t in t_vid:
+        for i in range(request.n_frames):
+            t = (i + 0.5) * dur / request.n_frames  # frame centres, as VSL.frame_times
             pos = float(np.interp(t, t_gen, np.arange(n_gen)))
             lo = int(np.floor(pos))
             hi = min(lo + 1, n_gen - 1)
