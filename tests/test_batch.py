@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spa2v.audio.synth import render_preset
 from spa2v.batch import discover, run_batch
@@ -232,27 +234,16 @@ def test_an_unreachable_ray_address_fails_fast(folder: Path, tmp_path: Path) -> 
     assert time.monotonic() - t0 < 30
 
 
-def _group(pgid: int) -> list[int]:
-    """Live processes of a process group (zombies excluded), from /proc."""
+def _procs(field: int, value: int) -> list[int]:
+    """Live processes (zombies excluded) whose /proc stat ``field`` is ``value``: 1 = parent,
+    2 = process group."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[field]) == value and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found
 
@@ -294,7 +285,7 @@ def test_faults_then_a_rerun_leave_one_line_per_item_and_no_process(
     elif fault == "sigkill-parent":
         os.kill(proc.pid, signal.SIGKILL)
     else:
-        workers = _children(proc.pid)
+        workers = _procs(1, proc.pid)
         assert workers, "no worker process"
         os.kill(rng.choice(workers), signal.SIGKILL)
     _, stderr = proc.communicate(timeout=60)
@@ -302,7 +293,7 @@ def test_faults_then_a_rerun_leave_one_line_per_item_and_no_process(
         assert proc.returncode == 130, stderr
         assert "Traceback" not in stderr.decode()
     time.sleep(2 * 0.2 + 1)  # workers notice a dead parent within PARENT_POLL_S
-    assert _group(proc.pid) == []
+    assert _procs(2, proc.pid) == []
     again = _cli("batch", "in", "-o", "out", "--workers", "2", "--fps", "6", "-q", cwd=tmp_path)
     assert again.returncode in (0, 1), again.stderr
     names = [r["name"] for r in _lines(out)]
@@ -319,3 +310,69 @@ def test_faults_then_a_rerun_leave_one_line_per_item_and_no_process(
         assert all("ended unexpectedly" in r["error"] for r in failed)
     else:
         assert failed == [] and again.returncode == 0
+
+
+FIELDS = ["path", "name", "labels", "sources", "planner", "generator", "keyframes",
+          "keyframe_rate", "fov_deg", "width", "height", "fps", "seed", "overlay", "tagger",
+          "colour", ""]  # fmt: skip
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+def _check_items(items: list, n_rows: int) -> None:
+    from spa2v.options import ManifestRow, RunOptions
+
+    assert len(items) == n_rows
+    assert len({it.name for it in items}) == n_rows  # one output folder per item
+    for it in items:
+        assert it.name and "/" not in it.name and it.name not in (".", "..")
+        if it.error is None:  # a valid row: its options pass the model again as they are
+            RunOptions(**it.options)
+            ManifestRow(path=it.audio, **it.options)
+        else:
+            assert "internal" not in it.error and it.options == {}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(rows=st.lists(st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=5)
+                     | JSON_VALUES, min_size=1, max_size=5))  # fmt: skip
+def test_fuzzed_jsonl_rows_are_items_or_their_errors(tmp_path: Path, rows: list) -> None:
+    manifest = tmp_path / "fuzz.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    _check_items(discover(manifest), len(rows))
+
+
+CELL = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+    max_size=8,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(cells=st.lists(st.lists(CELL, min_size=1, max_size=5), min_size=1, max_size=4),
+       header=st.lists(st.sampled_from(FIELDS[1:-2]), max_size=3, unique=True))  # fmt: skip
+def test_fuzzed_csv_rows_are_items_or_their_errors(
+    tmp_path: Path, cells: list, header: list
+) -> None:
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["path", *header])
+    writer.writerows(cells)
+    manifest = tmp_path / "fuzz.csv"
+    manifest.write_text(text.getvalue(), encoding="utf-8")
+    try:
+        items = discover(manifest)
+    except ParameterError as exc:  # only for a manifest with no row at all
+        assert "no recordings" in str(exc)
+        return
+    _check_items(items, len(items))

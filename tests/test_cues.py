@@ -238,3 +238,55 @@ def test_hand_written_filters_match_scipy_signal() -> None:
     freqs = np.geomspace(10, 20_000, 64)
     _, h = sosfreqz(k_weighting_sos(48_000), worN=freqs, fs=48_000)
     np.testing.assert_allclose(k_weighting_power_gain(freqs, 48_000), np.abs(h) ** 2, rtol=1e-5)
+
+
+def test_numpy_filters_match_scipy_ndimage_and_fft() -> None:
+    import scipy.fft
+    import scipy.ndimage as ndi
+
+    from spa2v.audio import filters
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3000, 4)).astype(np.float32) ** 2
+    x[1500:] *= 1e-9  # a quiet stretch after a loud one keeps its precision
+    for size in (1, 2, 5, 20, 51):
+        for axis in (0, 1):
+            if size > x.shape[axis]:
+                continue
+            got = filters.uniform_filter1d(x, size, axis=axis)
+            assert got.dtype == x.dtype
+            pad = [(0, 0), (0, 0)]
+            pad[axis] = (size // 2, size - 1 - size // 2)
+            windows = np.lib.stride_tricks.sliding_window_view(
+                np.pad(x.astype(np.float64), pad, mode="edge"), size, axis=axis
+            )
+            np.testing.assert_allclose(got, windows.mean(axis=-1), rtol=1e-6)  # each window
+            # as SciPy's (whose running sum drifts where a quiet stretch follows a loud one)
+            want = ndi.uniform_filter1d(x, size, axis=axis, mode="nearest")
+            np.testing.assert_allclose(got[:1400], want[:1400], rtol=1e-6)
+        v = x[:, 0].astype(np.float64)
+        np.testing.assert_array_equal(
+            filters.maximum_filter1d(v, size), ndi.maximum_filter1d(v, size, mode="nearest")
+        )
+        np.testing.assert_allclose(
+            filters.median_filter1d(v, size), ndi.median_filter(v, size=size, mode="nearest")
+        )
+    for n in (1, 7, 97, 1920, 2 * 1919, 10_007):
+        assert filters.next_fast_len(n, real=True) == scipy.fft.next_fast_len(n, real=True)
+        assert filters.next_fast_len(n) == scipy.fft.next_fast_len(n)
+    assert filters.fft_for(None) is np.fft and filters.fft_for(10.0) is np.fft
+    assert filters.fft_for(filters.SCIPY_FFT_MIN_S) is scipy.fft
+
+
+def test_long_recordings_take_scipy_fft_with_the_same_cues() -> None:
+    scene = render_preset("duet", duration_s=3.0, seed=4)
+    sheets = []
+    for duration in (None, 3600.0):  # as if it were an hour long: scipy.fft
+        extractor = CueExtractor(scene.sr, 2, duration_s=duration)
+        extractor.push(scene.audio)
+        sheets.append(extractor.finish())
+    assert sheets[0].summary.side == sheets[1].summary.side
+    np.testing.assert_allclose(
+        sheets[0].frames.azimuth_deg, sheets[1].frames.azimuth_deg, atol=1e-2
+    )
+    np.testing.assert_allclose(sheets[0].frames.f0_hz, sheets[1].frames.f0_hz, atol=1e-2)

@@ -129,7 +129,8 @@ def discover(source: str | Path) -> list[Item]:
                 raise ParameterError("a row must be an object with a 'path'")
             row = ManifestRow(**raw)
             path = Path(row.path)
-            audio = str(path if path.is_absolute() else base / path)
+            # absolute: workers (on other Ray nodes too) need not share the working folder
+            audio = str((base / path).absolute())
             stem, opts = row.name or path.stem, row.model_dump(exclude={"path", "name"},
                                                                 exclude_unset=True)  # fmt: skip
         except (ValidationError, ParameterError) as exc:
@@ -438,7 +439,7 @@ def run_batch(
              if k in RunOptions.model_fields}  # fmt: skip
     check_options(**known)  # options for every item: a bad one stops the batch before it starts
     items = discover(source)
-    out = Path(outdir)
+    out = Path(outdir).absolute()
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "results.jsonl"
     last = _reconcile(log_path, items, out, retry_failed)

@@ -31,7 +31,7 @@ from spa2v.audio import loudness as _loud
 from spa2v.audio import onsets as _onsets
 from spa2v.audio import sources as _sources
 from spa2v.audio import spatial as _spatial
-from spa2v.audio.filters import uniform_filter1d
+from spa2v.audio.filters import fft_for, uniform_filter1d
 from spa2v.audio.load import (
     MIN_DURATION_S,
     check_sample_rate,
@@ -367,10 +367,22 @@ class CueExtractor:
         1 (mono: spatial cues are zero with zero confidence) or 2.
     params : CueParams or None
         Analysis settings.
+    duration_s : float or None
+        Length of the recording when known: a long one is transformed with :mod:`scipy.fft`
+        (faster over many frames, slower to import; see
+        :func:`spa2v.audio.filters.fft_for`).
     """
 
-    def __init__(self, sr: int, channels: int, params: CueParams | None = None) -> None:
+    def __init__(
+        self,
+        sr: int,
+        channels: int,
+        params: CueParams | None = None,
+        *,
+        duration_s: float | None = None,
+    ) -> None:
         self.sr = check_sample_rate(sr)
+        self.fft = fft_for(duration_s)
         if channels not in (1, 2):
             raise ParameterError(f"channels must be 1 or 2, got {channels}")
         self.channels = channels
@@ -440,7 +452,7 @@ class CueExtractor:
 
     def _analyse(self, frames: np.ndarray) -> None:
         g = self.grid
-        spec = g.spectra(frames)
+        spec = g.spectra(frames, fft=self.fft)
         squared = spec.real**2 + spec.imag**2
         k_power = squared @ self.k_gain
         power = squared * g.bin_weight
@@ -460,7 +472,7 @@ class CueExtractor:
             band_l = band_r = bands[0]
         total = mono_power.sum(axis=1)
         centroid = (mono_power @ self._centroid_f) / np.maximum(total, 1e-30)
-        f0, periodicity = self.pitch.track(mono_power)
+        f0, periodicity = self.pitch.track(mono_power, fft=self.fft)
         comp = _onsets.compress(bands.sum(axis=0))
         flux = _onsets.spectral_flux(comp, self._prev_flux_row)
         self._prev_flux_row = comp[-1]
@@ -512,6 +524,7 @@ class CueExtractor:
             n_fft=g.n_fft,
             sr=self.sr,
             max_delay_s=self.params.max_delay_ms / 1000.0,
+            fft=self.fft,
         )
         return corr, delay_votes
 
@@ -934,7 +947,7 @@ def compute_cues(
     'left'
     """
     y = validate_audio(y, sr)
-    extractor = CueExtractor(sr, y.shape[0], params)
+    extractor = CueExtractor(sr, y.shape[0], params, duration_s=y.shape[1] / sr)
     extractor.push(y)
     return extractor.finish(source=source)
 
@@ -967,7 +980,7 @@ def analyze_file(
     CueSheet
     """
     with open_audio(path, sr=sr, channels=channels) as stream:
-        extractor = CueExtractor(stream.sr, stream.channels, params)
+        extractor = CueExtractor(stream.sr, stream.channels, params, duration_s=stream.duration_s)
         for block in stream:
             extractor.push(block)
             if progress is not None:

@@ -14,6 +14,7 @@ negligible: with the default 64 ms frame the lowest f0 is about 60 Hz.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -80,13 +81,15 @@ class PitchTracker:
         """Lowest f0 that can be reported."""
         return self.sr_lag / self.lag_max
 
-    def track(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def track(self, power: np.ndarray, *, fft: Any = np.fft) -> tuple[np.ndarray, np.ndarray]:
         """Estimate f0 for each frame from its one-sided power spectrum.
 
         Parameters
         ----------
         power : np.ndarray [shape=(frames, n_fft // 2 + 1)]
             Power spectrum (channels summed).
+        fft : module
+            :mod:`numpy.fft` or :mod:`scipy.fft`.
 
         Returns
         -------
@@ -97,7 +100,7 @@ class PitchTracker:
         """
         p = power[:, : self.n_keep].copy()
         p[:, : max(1, int(30.0 * self.n_fft / self.sr))] = 0.0  # ignore DC and rumble
-        acf = np.fft.irfft(p, n=self.n_lag, axis=-1)[:, : self.lag_max + 2]
+        acf = fft.irfft(p, n=self.n_lag, axis=-1)[:, : self.lag_max + 2]
         r0 = np.maximum(acf[:, :1], 1e-30)
         rho = acf / r0 / self.window_acf[: self.lag_max + 2]
         d = np.maximum(1.0 - rho, 0.0)

@@ -23,6 +23,8 @@ microphone type.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spa2v.audio.filters import maximum_filter1d, next_fast_len, uniform_filter1d
@@ -93,6 +95,7 @@ def gcc_phat_correlation(
     sr: int,
     max_delay_s: float = 0.001,
     band_hz: tuple[float, float] = (100.0, 12_000.0),
+    fft: Any = np.fft,
 ) -> tuple[np.ndarray, float]:
     """Generalised cross-correlation (GCC-PHAT) of each frame over the searched lags.
 
@@ -110,6 +113,8 @@ def gcc_phat_correlation(
         Search range: lags within ±``max_delay_s``.
     band_hz : (float, float)
         Frequency range used by :func:`phat_cross_spectrum`.
+    fft : module
+        :mod:`numpy.fft` or :mod:`scipy.fft` (see :func:`spa2v.audio.filters.fft_for`).
 
     Returns
     -------
@@ -128,7 +133,7 @@ def gcc_phat_correlation(
     lag_sr = sr * n_lag / n_fft
     full = np.zeros((cross.shape[0], n_lag // 2 + 1), dtype=np.complex64)
     full[:, lo:hi] = cross
-    corr = np.fft.irfft(full, n=n_lag, axis=-1)
+    corr = fft.irfft(full, n=n_lag, axis=-1)
     max_lag = max(1, min(int(np.ceil(max_delay_s * lag_sr)), n_lag // 2 - 2))
     lags_idx = np.r_[n_lag - max_lag : n_lag, 0 : max_lag + 1]
     scale = n_lag / (2.0 * np.maximum(weight, 1e-30))

@@ -11,6 +11,7 @@ sine has a broadband power of 0.5 whatever the frame length or sample rate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -118,6 +119,10 @@ class SpectralGrid:
         view = np.lib.stride_tricks.sliding_window_view(signal, self.n_fft, axis=-1)
         return view[:, : (n_frames - 1) * self.hop + 1 : self.hop]
 
-    def spectra(self, frames: np.ndarray) -> np.ndarray:
-        """Windowed one-sided FFT (complex64) of ``(channels, frames, n_fft)`` frames."""
-        return np.fft.rfft(frames * self.window, axis=-1)
+    def spectra(self, frames: np.ndarray, *, fft: Any = np.fft) -> np.ndarray:
+        """Windowed one-sided FFT (complex64) of ``(channels, frames, n_fft)`` frames.
+
+        ``fft`` is :mod:`numpy.fft` or :mod:`scipy.fft` (see
+        :func:`spa2v.audio.filters.fft_for`).
+        """
+        return fft.rfft(frames * self.window, axis=-1)
