@@ -376,3 +376,74 @@ def test_fuzzed_csv_rows_are_items_or_their_errors(
         assert "no recordings" in str(exc)
         return
     _check_items(items, len(items))
+
+
+def test_adding_a_recording_does_not_rename_or_redo_the_others(tmp_path: Path) -> None:
+    src = tmp_path / "coll"
+    src.mkdir()
+    for k, name in enumerate(("a b.wav", "a_b.wav")):  # both become "a_b"
+        render_preset("static-left", duration_s=1.0, seed=k).save(src / name)
+    out = tmp_path / "out"
+    assert run_batch(src, out, options=OPTIONS)["ok"] == 2
+    stamps = {d.name: (d / "run.json").stat().st_mtime_ns for d in out.iterdir() if d.is_dir()}
+    render_preset("static-right", duration_s=1.0, seed=9).save(src / "a b.WAV")
+    again = run_batch(src, out, options=OPTIONS)
+    assert (again["ok"], again["skipped"]) == (1, 2)
+    for name, stamp in stamps.items():
+        assert (out / name / "run.json").stat().st_mtime_ns == stamp
+    lines = _lines(out)
+    assert len(lines) == 3 and len({r["name"] for r in lines}) == 3
+    for r in lines:  # each folder was made from its own recording
+        assert json.loads((out / r["name"] / "run.json").read_text())["input"] == r["audio"]
+
+
+def test_a_folder_made_from_another_recording_is_not_done(folder: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    out = tmp_path / "out"
+    manifest.write_text(json.dumps({"path": str(folder / "clip0.wav"), "name": "x"}) + "\n")
+    assert run_batch(manifest, out, options=OPTIONS)["ok"] == 1
+    manifest.write_text(json.dumps({"path": str(folder / "clip2.wav"), "name": "x"}) + "\n")
+    again = run_batch(manifest, out, options=OPTIONS)
+    assert (again["ok"], again["skipped"]) == (1, 0)
+    assert json.loads((out / "x" / "run.json").read_text())["input"].endswith("clip2.wav")
+    assert len(_lines(out)) == 1
+
+
+def test_a_missing_backend_stops_the_batch_before_any_item(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spa2v.errors import Spa2vError
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)
+    out = tmp_path / "out"
+    with pytest.raises(Spa2vError, match=r"spa2v\[diffusion\]"):
+        run_batch(folder, out, options={**OPTIONS, "generator": "diffusion"})
+    assert not out.exists()
+    with pytest.raises(ParameterError, match="--engine ray"):
+        run_batch(folder, out, address="127.0.0.1:6379")
+
+
+def test_one_writer_per_folder_and_a_failed_run_leaves_no_folder(
+    folder: Path, tmp_path: Path
+) -> None:
+    import spa2v
+    from spa2v.errors import AudioError
+    from spa2v.media.files import FolderBusyError, folder_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with folder_lock(out):  # as if another batch were writing there
+        with pytest.raises(FolderBusyError, match="another spa2v process"):
+            run_batch(folder, out, options=OPTIONS)
+        with pytest.raises(FolderBusyError):
+            spa2v.run(folder / "clip0.wav", out, force=True, fps=6.0)
+    with pytest.raises(AudioError):
+        spa2v.run(folder / "broken.wav", tmp_path / "new", fps=6.0)
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_invalid_row_keeps_its_name(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"path": "a.wav", "name": "mine", "labels": "dog"}) + "\n")
+    (item,) = discover(manifest)
+    assert item.name == "mine" and "labels" in (item.error or "")

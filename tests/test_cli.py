@@ -117,3 +117,62 @@ def test_version_and_help() -> None:
     assert _run("--version").stdout.startswith("spa2v ")
     help_text = _run("cues", "--help").stdout
     assert "--plot" in help_text and "--channels" in help_text
+
+
+def test_outputs_and_synth_options_are_checked_before_any_work(
+    tmp_path: Path, demo_wav: Path
+) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder")
+    wav = tmp_path / "ok.wav"
+    _one_line_error(_run("synth", str(wav), "--truth", str(blocker / "t.json")), "not a folder")
+    _one_line_error(_run("synth", str(wav), "--snr", "nan"), "snr_db")
+    _one_line_error(_run("synth", str(wav), "--seed", "-1"), "seed")
+    assert not wav.exists()  # nothing was written before the error
+    _one_line_error(_run("cues", str(demo_wav), "-o", str(tmp_path)), "is a folder")
+    out = tmp_path / "c.json"
+    _one_line_error(_run("cues", str(demo_wav), "-o", str(out), "--plot", str(blocker / "p.png")),
+                    "not a folder")  # fmt: skip
+    assert not out.exists()
+    _one_line_error(_run("plan", str(demo_wav), "-o", str(tmp_path)), "is a folder")
+    bench = tmp_path / "bm"
+    _one_line_error(_run("bench", "make", str(bench), "--seed", "-1", "--scenes", "2"), "seed")
+    assert not bench.exists()
+
+
+def test_serve_refuses_bad_options_before_starting() -> None:
+    import socket
+
+    pytest.importorskip("gradio")
+    _one_line_error(_run("serve", "--max-upload-mb", "-1"), "--max-upload-mb")
+    _one_line_error(_run("serve", "--port", "70000"), "--port")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run("serve", "--port", str(port))
+        _one_line_error(result, f"127.0.0.1:{port}", "--port")
+        assert "serving on" not in result.output
+
+
+def test_plot_type_and_seed_are_refused_before_writing(tmp_path: Path, demo_wav: Path) -> None:
+    out = tmp_path / "c.json"
+    _one_line_error(_run("cues", str(demo_wav), "-o", str(out), "--plot", str(tmp_path / "p.xyz")),
+                    "'.xyz'", ".png")  # fmt: skip
+    assert not out.exists()
+    layout = tmp_path / "l.json"
+    assert _run("plan", str(demo_wav), "-o", str(layout), "-q").exit_code == 0
+    _one_line_error(_run("render", str(layout), "-o", str(tmp_path / "v.mp4"), "--seed", "-1"),
+                    "seed")  # fmt: skip
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_web_user_errors_are_one_line_in_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    gr = pytest.importorskip("gradio")
+    from spa2v.web import _user_error
+
+    error = _user_error(gr, "demo.wav: the audio is silent", "Cannot process this file")
+    assert isinstance(error, gr.Error) and error.print_exception is False
+    assert capsys.readouterr().err == (
+        "spa2v serve: cannot process this file: demo.wav: the audio is silent\n"
+    )

@@ -210,3 +210,24 @@ def test_cli_bench_and_eval(tmp_path: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_eval_layouts_writes_strict_json(tmp_path: Path) -> None:
+    box = {"id": 0, "box": [0.1, 0.3, 0.3, 0.6]}
+    one = VSL(duration=2.0, caption="A bell.", objects=[{"id": 0, "name": "bell"}],
+              keyframes=[{"time": 0.0, "boxes": [box]}])  # fmt: skip
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    one.save(tmp_path / "gt" / "a.json")
+    one.save(tmp_path / "pred" / "a.json")
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(app, ["eval", "layouts", "--pred", str(tmp_path / "pred"),
+                                      "--gt", str(tmp_path / "gt"), "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    doc = json.loads(out.read_text(), parse_constant=refuse)
+    # a still object has no rank correlation: null, where json.dumps would write NaN
+    assert doc["overall"]["rank_corr"] is None

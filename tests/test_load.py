@@ -185,3 +185,25 @@ def test_integer_arrays_are_scaled() -> None:
     y = (_tone(48_000) * 32767).astype(np.int16)
     out = validate_audio(y, 48_000)
     assert out.dtype == np.float32 and np.abs(out).max() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_a_wav_cut_short_warns_with_both_lengths(tmp_path: Path) -> None:
+    from spa2v.audio.load import TruncatedAudioWarning, wav_lengths
+
+    sr = 48_000
+    y = (0.3 * np.sin(np.arange(2 * sr) * 0.05)).astype(np.float32)
+    full = tmp_path / "full.wav"
+    wavfile.write(full, sr, np.stack([y, y], axis=1))
+    cut = tmp_path / "cut.wav"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    declared, present = wav_lengths(cut)
+    assert declared == pytest.approx(2.0) and present == pytest.approx(1.0, abs=1e-3)
+    with pytest.warns(TruncatedAudioWarning, match=r"declares 2\.000 s .* holds 1\.000 s"):
+        audio = load_audio(cut)
+    assert audio.duration_s == pytest.approx(1.0, abs=1e-3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a whole file says nothing
+        load_audio(full)

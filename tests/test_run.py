@@ -177,3 +177,13 @@ def test_help_shows_the_extras_in_brackets() -> None:
     for cmd, extra in (("serve", "[ui]"), ("run", "[llm]"), ("run", "[diffusion]")):
         result = runner.invoke(app, [cmd, "--help"], env={"COLUMNS": "200"})
         assert extra in result.output, (cmd, extra)
+
+
+def test_run_refuses_to_write_over_its_own_input(tmp_path: Path, duet: Path) -> None:
+    out = tmp_path / "out"
+    assert _cli("run", str(duet), "-o", str(out), "-q", "--fps", "8").exit_code == 0
+    video = out / "video.mp4"
+    before = video.read_bytes()
+    result = _cli("run", str(video), "-o", str(out), "--force", "-q")
+    assert result.exit_code == 2 and "one of the files this run would write" in result.output
+    assert video.read_bytes() == before

@@ -124,3 +124,20 @@ def test_wrong_suffix_and_wrong_frames(tmp_path: Path) -> None:
     ):
         w.write(np.zeros((48, 64), np.uint8))
     assert not (tmp_path / "v.mp4").exists()
+
+
+def test_a_soundtrack_above_full_scale_warns_that_it_is_clipped(tmp_path: Path) -> None:
+    frame = np.zeros((32, 32, 3), np.uint8)
+    loud = [np.full((2, AUDIO_SR // 2), 50.0, np.float32)]  # x50 full scale
+    with pytest.warns(UserWarning, match=r"peaks at \+34\.0 dBFS .* clipped"):
+        with VideoWriter(tmp_path / "v.mp4", width=32, height=32, fps=10, audio=loud) as w:
+            for _ in range(5):
+                w.write(frame)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = [np.full((2, AUDIO_SR // 2), 0.5, np.float32)]
+        with VideoWriter(tmp_path / "q.mp4", width=32, height=32, fps=10, audio=quiet) as w:
+            for _ in range(5):
+                w.write(frame)

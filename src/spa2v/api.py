@@ -308,7 +308,6 @@ def run(
     PosixPath('out/field/video.mp4')
     """
     from spa2v.audio.cues import CueParams
-    from spa2v.generation.base import get_generator
     from spa2v.generation.render import render_video
     from spa2v.media.files import atomic_write_text, dumps_json, staged_outputs
     from spa2v.media.plots import plot_cues
@@ -328,12 +327,8 @@ def run(
         if Path(audio).resolve() in own:
             raise ParameterError(f"{audio}: is one of the files this run would write into {out}; "
                                  "choose another output folder")  # fmt: skip
-    gen = get_generator(generator, diffusion)
-    if hasattr(gen, "check"):
-        gen.check()  # a missing extra or weights folder is reported before any work
-    chosen = get_planner(planner, llm)
-    if hasattr(chosen, "backend"):
-        chosen.backend()  # a missing SDK or API key is reported before any work
+    chosen = preflight(planner=planner, generator=generator, tagger=tagger,
+                       tagger_model=tagger_model, llm=llm, diffusion=diffusion)  # fmt: skip
     n_known = known_sources(labels, sources)
     params = CueParams(n_sources=n_known)
     tagger_obj: Any = "none"
@@ -451,6 +446,48 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'spa2v.api' has no attribute {name!r}")
 
 
+def preflight(
+    *,
+    planner: str = "cues",
+    generator: str = "animatic",
+    tagger: str = "none",
+    tagger_model: str | None = None,
+    llm: LLMSettings | None = None,
+    diffusion: DiffusionSettings | None = None,
+) -> Any:
+    """Check, before any work, that the chosen backends can run on this machine.
+
+    Extras installed, weights on this machine (nothing is downloaded), API keys set, a GPU
+    where one is asked for. :func:`run` calls it first; a batch calls it once for all items.
+
+    Parameters
+    ----------
+    planner, generator, tagger, tagger_model, llm, diffusion
+        As for :func:`run`.
+
+    Returns
+    -------
+    Planner
+        The planner, built and checked (pass it on to :func:`plan`).
+
+    Raises
+    ------
+    Spa2vError
+        The first thing missing, in one line.
+    """
+    from spa2v.generation.base import get_generator
+    from spa2v.tagging.base import check_tagger
+
+    gen = get_generator(generator, diffusion)
+    if hasattr(gen, "check"):
+        gen.check()  # the extra, the weights, the device
+    chosen = get_planner(planner, llm)
+    if hasattr(chosen, "backend"):
+        chosen.backend()  # the SDK and the API key
+    check_tagger(tagger, tagger_model)
+    return chosen
+
+
 def _versions() -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -471,6 +508,7 @@ __all__ = [
     "get_planner",
     "known_sources",
     "plan",
+    "preflight",
     "render",
     "run",
 ]

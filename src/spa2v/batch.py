@@ -40,7 +40,13 @@ from pydantic import ValidationError
 
 from spa2v.audio.load import AUDIO_SUFFIXES
 from spa2v.errors import ParameterError
-from spa2v.media.files import atomic_write_text, dumps_json
+from spa2v.media.files import (
+    FolderBusyError,
+    atomic_write_text,
+    dumps_json,
+    folder_lock,
+    remove_leftovers,
+)
 from spa2v.options import ManifestRow, RunOptions, check_options, validation_message
 
 #: How often a worker checks that the batch that started it is still alive, s.
@@ -119,7 +125,7 @@ def discover(source: str | Path) -> list[Item]:
     if not entries:
         raise ParameterError(f"{src}: no recordings found")
     base = src if src.is_dir() else src.parent
-    items, seen = [], set()
+    items = []
     for where, raw in entries:
         error = None
         try:
@@ -137,20 +143,49 @@ def discover(source: str | Path) -> list[Item]:
             msg = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
             error = f"{src.name} {where}: {msg}"
             given = raw.get("path") if isinstance(raw, dict) else None
-            stem = Path(given).stem if isinstance(given, str) and given else where
+            named = raw.get("name") if isinstance(raw, dict) else None
+            from_path = Path(given).stem if isinstance(given, str) else None
+            stem = next((x for x in (named, from_path) if isinstance(x, str) and x), where)
             audio, opts = str(given), {}
-        name = _safe(stem)
-        unique, k = name, 2
-        while unique in seen:
-            unique, k = f"{name}_{k}", k + 1
-        seen.add(unique)
-        items.append(Item(unique, audio, opts, error))
+        items.append(Item(_safe(stem), audio, opts, error))
+    return _unique_names(items)
+
+
+def _unique_names(items: list[Item]) -> list[Item]:
+    """Give items that share a name a suffix from their recording's path.
+
+    The suffix depends on the item alone, so adding a recording to a folder never shifts
+    the names (the output folders) of the others.
+    """
+    import hashlib
+
+    count: dict[str, int] = {}
+    for it in items:
+        count[it.name] = count.get(it.name, 0) + 1
+    seen: set[str] = set()
+    for it in items:
+        if count[it.name] > 1:
+            digest = hashlib.sha1(f"{it.audio}\0{it.error}".encode("utf-8", "replace"))
+            it.name = f"{it.name}_{digest.hexdigest()[:8]}"
+        while it.name in seen:  # the same recording twice in a manifest
+            it.name += "_"
+        seen.add(it.name)
     return items
 
 
-def is_done(outdir: Path) -> bool:
-    """Whether an item's folder is complete (``run.json`` is written last)."""
-    return (outdir / "run.json").is_file()
+def is_done(outdir: Path, audio: str | None = None) -> bool:
+    """Whether an item's folder is complete (``run.json`` is written last) and, when
+    ``audio`` is given, made from that recording."""
+    run = outdir / "run.json"
+    if not run.is_file():
+        return False
+    if audio is None:
+        return True
+    try:
+        made_from = json.loads(run.read_text(encoding="utf-8")).get("input")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(made_from, str) and Path(made_from).absolute() == Path(audio).absolute()
 
 
 def run_item(item: Item, outdir: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -366,7 +401,7 @@ def _reconcile(log_path: Path, items: list[Item], out: Path,
     for it in items:
         folder = out / it.name
         rec = last.get(it.name)
-        if is_done(folder):
+        if is_done(folder, it.audio):
             if rec is None or rec.get("status") != "ok":
                 last[it.name] = _record_from_run(it, folder)
         elif rec is not None and (rec.get("status") == "ok" or retry_failed):
@@ -432,6 +467,8 @@ def run_batch(
     """
     if engine not in ("local", "ray"):
         raise ParameterError(f"--engine must be local or ray, got {engine!r}")
+    if address is not None and engine != "ray":
+        raise ParameterError("--address is the address of a Ray cluster: it needs --engine ray")
     if not 1 <= workers <= 1024:
         raise ParameterError("--workers must be within 1 … 1024")
     options = dict(options or {})
@@ -439,13 +476,59 @@ def run_batch(
              if k in RunOptions.model_fields}  # fmt: skip
     check_options(**known)  # options for every item: a bad one stops the batch before it starts
     items = discover(source)
+    _preflight(items, options)
     out = Path(outdir).absolute()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"{outdir}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(f"cannot create the folder {outdir}: {exc.strerror}") from None
+    with folder_lock(out):  # one batch at a time writes into OUTDIR
+        return _run_locked(
+            items, out, options, workers=workers, engine=engine, address=address,
+            retry_failed=retry_failed, progress=progress,
+        )  # fmt: skip
+
+
+def _preflight(items: list[Item], options: dict[str, Any]) -> None:
+    """Check once, before any item, every backend the items will use (extras, weights…)."""
+    from spa2v.api import preflight
+
+    combos = {(it.options.get("planner", options.get("planner", "cues")),
+               it.options.get("generator", options.get("generator", "animatic")),
+               it.options.get("tagger", options.get("tagger", "none")))
+              for it in items if it.error is None}  # fmt: skip
+    for planner, generator, tagger in sorted(combos):
+        preflight(planner=planner, generator=generator, tagger=tagger,
+                  tagger_model=options.get("tagger_model"), llm=options.get("llm"),
+                  diffusion=options.get("diffusion"))  # fmt: skip
+
+
+def _clean_skipped(items: list[Item], out: Path) -> None:
+    """Remove what killed runs left in the folders of items this run does not redo."""
+    from spa2v.api import RUN_FILES
+
+    for it in items:
+        folder = out / it.name
+        if folder.is_dir():
+            try:
+                with folder_lock(folder):
+                    remove_leftovers(folder, tuple(RUN_FILES.values()))
+            except (FolderBusyError, OSError):
+                continue  # in use, or not ours to clean
+
+
+def _run_locked(items: list[Item], out: Path, options: dict[str, Any], *, workers: int,
+                engine: str, address: str | None, retry_failed: bool,
+                progress: Callable[[int, int], None] | None) -> dict[str, Any]:  # fmt: skip
     log_path = out / "results.jsonl"
     last = _reconcile(log_path, items, out, retry_failed)
     failed_before = {it.name for it in items
                      if last.get(it.name, {}).get("status") == "error"}  # fmt: skip
-    todo = [it for it in items if not is_done(out / it.name) and it.name not in failed_before]
+    todo = [it for it in items
+            if not is_done(out / it.name, it.audio) and it.name not in failed_before]  # fmt: skip
+    _clean_skipped([it for it in items if it not in todo], out)
     skipped = len(items) - len(todo)
     records: list[dict[str, Any]] = []
     t0 = time.perf_counter()

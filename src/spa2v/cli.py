@@ -431,6 +431,7 @@ def cues(
     from spa2v.audio.cues import CueParams, analyze_file
 
     with _user_errors():
+        _writable(output, plot)  # before any work
         try:
             params = CueParams(
                 hop_s=hop, max_delay_ms=max_delay_ms, n_sources=known_sources((), sources)
@@ -460,6 +461,15 @@ def cues(
             for what, where in (("cue sheet", output), ("plot", plot)):
                 if where is not None:
                     err.print(f"wrote {what}: {where}", highlight=False, markup=False)
+
+
+def _writable(*paths: Path | None) -> None:
+    """Refuse, before any work, an output that cannot be written (a folder, no permission)."""
+    from spa2v.media.files import check_writable
+
+    for path in paths:
+        if path is not None:
+            check_writable(path)
 
 
 def _first_error(exc: ValueError) -> str:
@@ -506,6 +516,7 @@ def synth(
     from spa2v.audio.synth import EXTRA_MIC_MODELS, MIC_MODELS, write_preset
 
     with _user_errors():
+        _writable(output, truth)  # before any work
         hrtf = None
         if mic == "hrtf":
             if sofa is None:
@@ -583,6 +594,7 @@ def plan(
     from spa2v.audio.cues import CueParams
 
     with _user_errors():
+        _writable(output)  # before any work
         llm = _llm_settings(locals())
         chosen = api.get_planner(planner, llm)
         if hasattr(chosen, "backend"):
@@ -646,6 +658,7 @@ def schema(
     """Print the JSON Schema of the layout (VSL) or of the cue sheet."""
 
     with _user_errors():
+        _writable(output)  # before any work
         if kind == "vsl":
             from spa2v.layout.vsl import vsl_json_schema
 
@@ -691,12 +704,17 @@ def _stages(enabled: bool) -> Iterator[Callable[[str, float, float | None], None
     tasks: dict[str, Any] = {}
 
     def update(stage: str, done: float, total: float | None) -> None:
+        if not tasks:  # shown once work starts: an early error leaves the terminal as it was
+            progress.start()
         if stage not in tasks:
             tasks[stage] = progress.add_task(stage, total=total)
         progress.update(tasks[stage], completed=done, total=total)
 
-    with progress:
+    try:
         yield update
+    finally:
+        if tasks:
+            progress.stop()
 
 
 @app.command()
@@ -747,6 +765,7 @@ def render(
     from spa2v.layout.vsl import VSL
 
     with _user_errors():
+        _writable(output)  # before any work
         diffusion = _diffusion_settings(locals())
         vsl = VSL.load(layout)
         with _stages(not quiet) as update:
@@ -887,10 +906,15 @@ def batch(
         Path, typer.Argument(help="Folder of recordings, or a CSV/JSONL manifest (path, labels…).")
     ],
     outdir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
-    workers: Annotated[int, typer.Option(help="Items processed at once.")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Items processed at once (each in its own process when over 1).")
+    ] = 1,
     engine: Annotated[str, typer.Option(help="local (processes) or ray.")] = "local",
     address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (auto: the one this machine is in).")
+        str | None,
+        typer.Option(
+            help="Ray cluster address, with --engine ray (auto: the one this machine is in)."
+        ),
     ] = None,
     label: Annotated[
         list[str] | None,
@@ -1019,6 +1043,7 @@ def eval_layouts(
     from spa2v.layout.vsl import VSL
 
     with _user_errors():
+        _writable(output)  # before any work
         for folder in (pred, gt):
             if not folder.is_dir():
                 raise ParameterError(f"{folder}: not a folder")
@@ -1066,6 +1091,7 @@ def eval_video(
     from spa2v.evaluation.avalign import box_adherence, evaluate_video
 
     with _user_errors():
+        _writable(output)  # before any work
         if not video.exists():
             raise ParameterError(f"{video}: no such file")
         scores = evaluate_video(video, audio)

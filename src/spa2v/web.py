@@ -173,10 +173,12 @@ def build_app() -> Any:
 
 
 def check_serve_options(host: str, port: int, max_upload_mb: float) -> None:
-    """Refuse a bad port, a port already in use, or an upload limit that is not positive."""
+    """Refuse a missing Gradio, a bad port, a port already in use, or an upload limit that is
+    not positive."""
     import math
     import socket
 
+    _gradio()  # the extra first: nothing is served without it
     if not 1 <= port <= 65535:
         raise ParameterError(f"--port must be within 1 … 65535, got {port}")
     if not (math.isfinite(max_upload_mb) and max_upload_mb > 0):

@@ -669,6 +669,11 @@ def render_scene(
         raise ParameterError("duration_s must be within 0.05 s … 1 h")
     if rt60_s is not None and not (0.05 <= rt60_s <= 10):
         raise ParameterError("rt60_s must be within 0.05 … 10 s")
+    for name, value in (("drr_db", drr_db), ("snr_db", snr_db)):
+        if value is not None and not (math.isfinite(value) and -60 <= value <= 120):
+            raise ParameterError(f"{name} must be a number within -60 … 120 dB, got {value}")
+    if not 0 <= seed <= 2**32 - 1:
+        raise ParameterError(f"seed must be within 0 … 2**32 - 1, got {seed}")
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sr))
     mix = np.zeros((2, n))

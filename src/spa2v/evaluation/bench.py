@@ -125,6 +125,10 @@ def make_benchmark(
 
     if not 1 <= scenes <= 100_000:
         raise ParameterError(f"--scenes must be within 1 … 100000, got {scenes}")
+    if not 0 <= seed <= 2**32 - 1:
+        raise ParameterError(f"--seed must be within 0 … 2**32 - 1, got {seed}")
+    if workers is not None and not 1 <= workers <= 1024:
+        raise ParameterError(f"--workers must be within 1 … 1024, got {workers}")
     out = Path(outdir)
     if out.exists() and any(out.iterdir()):
         raise ParameterError(f"{out}: folder is not empty")

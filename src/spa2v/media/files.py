@@ -77,8 +77,46 @@ def dumps_json(obj: Any, **kwargs: Any) -> str:
     return json.dumps(_finite(obj), allow_nan=False, **kwargs)
 
 
-def _remove_leftovers(folder: Path, names: tuple[str, ...]) -> None:
-    """Remove what a killed run left in ``folder``: staging folders, temporary files."""
+class FolderBusyError(ParameterError):
+    """Another spa2v process is writing into the same folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (which must exist) while writing into it.
+
+    The lock is an advisory ``flock`` on the folder itself, so it leaves no file behind and
+    is released when the process ends, however it ends. Where ``fcntl`` is missing
+    (Windows) nothing is locked.
+
+    Raises
+    ------
+    FolderBusyError
+        When another process holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusyError(
+                f"{folder}: another spa2v process is writing into this folder; wait for it to "
+                "finish, or choose another folder"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def remove_leftovers(folder: str | Path, names: tuple[str, ...] = ()) -> None:
+    """Remove what a killed run left in ``folder``: staging folders, temporary files of
+    ``names``. Call it while holding :func:`folder_lock`."""
+    folder = Path(folder)
     for p in folder.glob(STAGE_PREFIX + "*"):
         shutil.rmtree(p, ignore_errors=True)
     for name in names:
@@ -93,33 +131,70 @@ def staged_outputs(folder: str | Path, names: tuple[str, ...], *, force: bool) -
     The last of ``names`` marks a complete result: it is removed before the others are moved
     into place and moved in last, so ``folder`` never shows it beside files of another run.
     A name the staging folder lacks is removed from ``folder`` (a file of an earlier run).
-    Leftovers of killed runs (staging folders, temporary files of these names) are removed
-    first. On any exception ``folder`` is left as it was.
+    ``folder`` is locked (:func:`folder_lock`) throughout, and leftovers of killed runs
+    (staging folders, temporary files of these names) are removed first. On any exception
+    ``folder`` is left as it was (a folder this call created is removed again).
 
     Raises
     ------
     ParameterError
-        When ``folder`` is not empty and ``force`` is false.
+        When ``folder`` is not empty and ``force`` is false, or is not a folder.
+    FolderBusyError
+        When another process is writing into ``folder``.
     """
     out = Path(folder)
-    if out.is_dir():
-        _remove_leftovers(out, names)
-        if any(out.iterdir()) and not force:
-            raise ParameterError(f"{out}: folder is not empty; use --force to write into it")
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"{out}: exists and is not a folder")
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
     except OSError as exc:
-        raise type(exc)(f"cannot write into {out}: {exc.strerror}") from None
+        raise type(exc)(f"cannot create the folder {out}: {exc.strerror}") from None
     try:
-        yield stage
-        *files, marker = names
-        (out / marker).unlink(missing_ok=True)
-        for name in files:
-            if (stage / name).exists():
-                os.replace(stage / name, out / name)
-            else:
-                (out / name).unlink(missing_ok=True)
-        os.replace(stage / marker, out / marker)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        with folder_lock(out):
+            remove_leftovers(out, names)
+            if any(out.iterdir()) and not force:
+                raise ParameterError(f"{out}: folder is not empty; use --force to write into it")
+            try:
+                stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
+            except OSError as exc:
+                raise type(exc)(f"cannot write into {out}: {exc.strerror}") from None
+            try:
+                yield stage
+                *files, marker = names
+                (out / marker).unlink(missing_ok=True)
+                for name in files:
+                    if (stage / name).exists():
+                        os.replace(stage / name, out / name)
+                    else:
+                        (out / name).unlink(missing_ok=True)
+                os.replace(stage / marker, out / marker)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty: nothing of value is removed
+        raise
+
+
+def check_writable(path: str | Path, *, what: str = "output") -> Path:
+    """Raise :class:`ParameterError` unless a file can be written at ``path``.
+
+    Checked before any work, so that a long job does not fail at its last step: ``path``
+    must not be a folder, and its nearest existing parent must be a writable folder.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ParameterError(f"{p}: is a folder; give a file name for the {what}")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ParameterError(f"{p}: {parent} is not a folder")
+    try:  # a real try: permissions, read-only mounts and special file systems all show
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise ParameterError(f"{p}: cannot write the {what} in {parent} ({exc.strerror})") from None
+    return p

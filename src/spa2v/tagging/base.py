@@ -173,6 +173,28 @@ DEFAULT_MODELS = {
 }
 
 
+def check_tagger(name: str, model: str | None = None) -> None:
+    """Check, without loading anything, that tagger ``name`` can run here: its extra is
+    installed and its model's weights are on this machine.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name.
+    TaggingError, WeightsNotFoundError
+        When the extra or the weights are missing.
+    """
+    if name == "none":
+        return
+    if name not in TAGGERS:
+        raise ParameterError(f"unknown tagger {name!r}; choose one of: {', '.join(TAGGERS)}")
+    from spa2v.tagging.models import _imports
+    from spa2v.weights import resolve_weights
+
+    _imports()
+    resolve_weights(model or DEFAULT_MODELS[name], "tagger model")
+
+
 def get_tagger(
     name: str, model: str | None = None, vocabulary: str | None = None, *, quantize: bool = True
 ) -> Any:
