@@ -20,12 +20,12 @@ from spa2v.audio.cues import CueParams, CueSheet
 from spa2v.audio.cues import analyze_file as cues
 from spa2v.audio.load import load_audio
 from spa2v.errors import ParameterError
-from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
 from spa2v.options import known_sources
 from spa2v.planning import PlanOptions, get_planner
 
 if TYPE_CHECKING:
+    from spa2v.generation.diffusion.settings import DiffusionSettings
     from spa2v.planning.llm.planner import LLMSettings
 
 
@@ -439,10 +439,15 @@ def run(
 
 
 def __getattr__(name: str) -> Any:
-    if name == "LLMSettings":  # the LLM planners' module loads when it is used
+    # the settings of optional backends load when they are used
+    if name == "LLMSettings":
         from spa2v.planning.llm.planner import LLMSettings
 
         return LLMSettings
+    if name == "DiffusionSettings":
+        from spa2v.generation.diffusion.settings import DiffusionSettings
+
+        return DiffusionSettings
     raise AttributeError(f"module 'spa2v.api' has no attribute {name!r}")
 
 

@@ -5,29 +5,22 @@ Errors caused by input (a missing file, a corrupt file, a bad option) print one 
 unexpected errors.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from spa2v.errors import ParameterError, Spa2vError
+
+if TYPE_CHECKING:  # Rich's progress and tables load when a command shows them
+    from rich.table import Table
 
 app = typer.Typer(
     name="spa2v",
@@ -359,6 +352,14 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[float, float | No
     It appears only once the input is known to be longer than ``_PROGRESS_MIN_S``, so short
     files (and errors) leave the terminal untouched.
     """
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -386,7 +387,9 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[float, float | No
             progress.stop()
 
 
-def _summary_table(cues: Any) -> Table:
+def _summary_table(cues: Any) -> "Table":
+    from rich.table import Table
+
     s = cues.summary
     table = Table(title="cue summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -694,6 +697,14 @@ SeedOpt = Annotated[int, typer.Option(help="Seed of the generator's random choic
 @contextmanager
 def _stages(enabled: bool) -> Iterator[Callable[[str, float, float | None], None]]:
     """Rich progress on stderr, one bar per stage, fed with (stage, done, total)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description:<9}"),
         BarColumn(),
@@ -949,6 +960,8 @@ def batch(
                 retry_failed=retry_failed, progress=lambda d, t: update("items", d, t),
             )  # fmt: skip
         if not quiet:
+            from rich.table import Table
+
             table = Table(title="batch", show_header=False, title_justify="left")
             rows = (("items", summary["items"]), ("ok", summary["ok"]),
                     ("failed", summary["error"]),
@@ -1003,8 +1016,9 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 
 
-def _summary(title: str, rows: dict[str, dict[str, float]], first: str) -> Table:
+def _summary(title: str, rows: dict[str, dict[str, float]], first: str) -> "Table":
     from rich import box
+    from rich.table import Table
 
     from spa2v.evaluation.bench import COLUMNS
 
@@ -1100,6 +1114,8 @@ def eval_video(
 
             vsl = VSL.load(layout)
             scores["box_adherence"] = box_adherence(vsl, fps=scores["fps"])
+        from rich.table import Table
+
         table = Table(title="video scores", show_header=False, title_justify="left")
         for k, v in scores.items():
             table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
