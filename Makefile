@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test lint bench bench-eval bench-long bench-kemar bench-sounds kemar sounds bank clean
+.PHONY: demo test lint bench bench-eval bench-long bench-kemar bench-sounds bench-hardening kemar sounds bank clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,10 @@ bank: $(VENV)/.installed
 
 bench-long: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_long.py
+
+## bench-hardening: start-up, Ctrl-C of a batch, memory of an hour's synthesis and of a long render
+bench-hardening: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_hardening.py
 
 clean:
 	rm -rf $(VENV) out .cache .pytest_cache .ruff_cache build src/*.egg-info

@@ -447,3 +447,18 @@ def test_an_invalid_row_keeps_its_name(tmp_path: Path) -> None:
     manifest.write_text(json.dumps({"path": "a.wav", "name": "mine", "labels": "dog"}) + "\n")
     (item,) = discover(manifest)
     assert item.name == "mine" and "labels" in (item.error or "")
+
+
+def test_what_a_killed_worker_left_of_a_failed_item_is_removed(
+    folder: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    run_batch(folder, out, options=OPTIONS)
+    shutil.rmtree(out / "clip1")
+    (out / "clip1" / ".spa2v-stage.abc").mkdir(parents=True)  # killed mid-item ...
+    lines = [r if r["name"] != "clip1" else {**r, "status": "error", "error": "killed"}
+             for r in _lines(out)]  # fmt: skip
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    again = run_batch(folder, out, options=OPTIONS)  # ... and recorded as failed: not redone
+    assert again["failed_before"] == 2 and again["ok"] == 0
+    assert not (out / "clip1").exists()

@@ -123,7 +123,8 @@ def discover(source: str | Path) -> list[Item]:
     else:
         raise ParameterError(f"{src}: no such file or folder")
     if not entries:
-        raise ParameterError(f"{src}: no recordings found")
+        where = " (subfolders are not searched)" if src.is_dir() else ""
+        raise ParameterError(f"{src}: no recordings found{where}")
     base = src if src.is_dir() else src.parent
     items = []
     for where, raw in entries:
@@ -146,7 +147,8 @@ def discover(source: str | Path) -> list[Item]:
             named = raw.get("name") if isinstance(raw, dict) else None
             from_path = Path(given).stem if isinstance(given, str) else None
             stem = next((x for x in (named, from_path) if isinstance(x, str) and x), where)
-            audio, opts = str(given), {}
+            audio = str((base / given).absolute()) if from_path else f"(no path: {given!r})"
+            opts = {}
         items.append(Item(_safe(stem), audio, opts, error))
     return _unique_names(items)
 
@@ -515,6 +517,8 @@ def _clean_skipped(items: list[Item], out: Path) -> None:
             try:
                 with folder_lock(folder):
                     remove_leftovers(folder, tuple(RUN_FILES.values()))
+                if not any(folder.iterdir()):
+                    folder.rmdir()  # all that was there was what a killed run left
             except (FolderBusyError, OSError):
                 continue  # in use, or not ours to clean
 
