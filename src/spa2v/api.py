@@ -319,8 +319,6 @@ def run(
                   width=width, height=height, fps=fps, seed=seed, overlay=overlay,
                   tagger=tagger)  # fmt: skip
     out = Path(outdir)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"{out}: exists and is not a folder")
     names = {k: n for k, n in RUN_FILES.items() if overlay or k != "video_overlay"}
     if Path(audio).exists() and out.is_dir():
         own = {(out / n).resolve() for n in RUN_FILES.values()}
