@@ -75,6 +75,23 @@ def test_same_seed_same_frames(tiny: tuple[Path, Path]) -> None:
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+def test_the_unets_own_processors_are_back_after_guidance(tiny: tuple[Path, Path]) -> None:
+    gen = DiffusionGenerator(_settings(tiny, guidance_steps=1, steps=2))
+    unet = gen.pipeline().unet
+    before = {name: id(proc) for name, proc in unet.attn_processors.items()}
+    gen.generate(LAYOUT, width=32, height=32, seed=0)
+    assert gen.guided_layers  # some layers were guided ...
+    assert {name: id(proc) for name, proc in unet.attn_processors.items()} == before  # ... then
+    # restored, also when the generation stops half-way
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate(LAYOUT, width=32, height=32, seed=0, progress=stop)
+    assert {name: id(proc) for name, proc in unet.attn_processors.items()} == before
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_guidance_lowers_the_layout_energy(tiny: tuple[Path, Path], seed: int) -> None:
     energy = {}
@@ -245,10 +262,10 @@ def test_full_architecture_hooks_find_the_real_layers(tmp_path: Path) -> None:
     assert frames.shape == (2, 64, 64, 3)
     from spa2v.generation.diffusion.guidance import RecordingProcessor
 
-    guided = sorted(
-        name for name, m in gen.pipeline().unet.named_modules()
-        if isinstance(getattr(m, "processor", None), RecordingProcessor)
-    )  # fmt: skip
+    guided = sorted(gen.guided_layers)
+    left = [n for n, m in gen.pipeline().unet.named_modules()
+            if isinstance(getattr(m, "processor", None), RecordingProcessor)]  # fmt: skip
+    assert left == []  # the UNet's own processors are back after the generation
     # SD 1.5: two transformer blocks per down block, three per up block, one attn2 each
     assert len(guided) == 2 + 2 + 3 + 3
     assert {n.split(".attentions")[0] for n in guided} == set(DEFAULT_LAYERS)

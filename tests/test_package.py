@@ -9,6 +9,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from spa2v.audio.cues import analyze_file
 
@@ -84,3 +85,44 @@ def test_render_memory_does_not_grow_with_duration(tmp_path: Path) -> None:
     # frames are streamed to the encoder: 5x the frames (each 46 kB) must not cost 5x memory
     short, long = _render_peak_mb(tmp_path, 3.0), _render_peak_mb(tmp_path, 15.0)
     assert long < short + 2.0, (short, long)
+
+
+def test_the_public_api_is_typed_for_type_checkers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mypy = pytest.importorskip("mypy.api")
+    import spa2v
+
+    monkeypatch.setenv("MYPYPATH", str(Path(spa2v.__file__).parents[1]))
+    use = tmp_path / "use.py"
+    use.write_text('import spa2v\nreveal_type(spa2v.run)\nspa2v.run("a.wav", "o", fps="fast")\n')
+    out, _, _ = mypy.run([str(use), "--follow-imports=silent", "--ignore-missing-imports",
+                          "--no-incremental", "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+    assert "-> spa2v.api.RunResult" in out, out  # not Any: the real signature
+    assert 'Argument "fps" to "run" has incompatible type "str"' in out, out
+
+
+@pytest.mark.parametrize(
+    ("module", "extra", "call"),
+    [
+        ("diffusers", "diffusion", "from spa2v.generation.base import get_generator\n"
+                                   "get_generator('diffusion').check()"),
+        ("transformers", "tagging", "from spa2v.tagging import get_tagger\nget_tagger('ast')"),
+        ("openai", "llm", "from spa2v.planning.llm.backends import OpenAIBackend\n"
+                          "OpenAIBackend()"),
+        ("google.genai", "llm", "from spa2v.planning.llm.backends import GeminiBackend\n"
+                                "GeminiBackend()"),
+        ("gradio", "ui", "from spa2v.web import build_app\nbuild_app()"),
+        ("ray", "distributed", "from spa2v.batch import _ray\nnext(_ray([], '.', {}, 1, None))"),
+        ("cv2", "eval", "from spa2v.evaluation.avalign import _cv2\n_cv2()"),
+    ],
+)  # fmt: skip
+def test_every_missing_extra_is_one_error_naming_it(
+    module: str, extra: str, call: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spa2v.extras import ExtraMissingError
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    with pytest.raises(ExtraMissingError, match=rf"pip install 'spa2v\[{extra}\]'") as caught:
+        exec(call, {})
+    assert caught.value.extra == extra and module in str(caught.value)

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from spa2v.audio.cues import CueParams, compute_cues
 from spa2v.audio.synth import SceneSource, Trajectory, render_scene
 from spa2v.cli import app
+from spa2v.extras import ExtraMissingError
 from spa2v.tagging import drawable, get_tagger, tag_sources
-from spa2v.tagging.base import TaggingError
 from spa2v.tagging.separate import source_signals
 
 pytest.importorskip("transformers")
@@ -172,7 +172,7 @@ def test_missing_model_and_extra_are_one_clear_line(
     result = runner.invoke(app, ["plan", str(wav), "--tagger", "sonar"])
     assert result.exit_code == 2 and "unknown tagger" in result.output
     monkeypatch.setitem(sys.modules, "transformers", None)
-    with pytest.raises(TaggingError, match=r"pip install 'spa2v\[tagging\]'"):
+    with pytest.raises(ExtraMissingError, match=r"pip install 'spa2v\[tagging\]'"):
         get_tagger("clap")
     result = runner.invoke(app, ["run", str(wav), "-o", str(tmp_path / "o"), "--tagger", "ast"])
     assert result.exit_code == 2 and "spa2v[tagging]" in result.output

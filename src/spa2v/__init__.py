@@ -4,9 +4,14 @@ The package is organised as one-way stages: ``audio`` (load, cues, synthetic sce
 ``layout``/``planning`` -> ``generation`` -> ``media``. Importing it does not import torch.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spa2v.errors import Spa2vError
+
+if TYPE_CHECKING:  # type checkers see the real signatures; at run time they load on first use
+    from spa2v.api import cues, plan, render, run
+
+    __version__: str
 
 __all__ = ["Spa2vError", "__version__", "cues", "plan", "render", "run"]
 

@@ -350,10 +350,9 @@ def _check_ray_address(address: str) -> None:
 
 def _ray(items: list[Item], outdir: str, options: dict[str, Any], workers: int,
          address: str | None) -> Iterator[dict[str, Any]]:  # fmt: skip
-    try:
-        import ray
-    except ImportError:
-        raise ParameterError("the ray engine needs Ray: pip install 'spa2v[distributed]'") from None
+    from spa2v.extras import require
+
+    (ray,) = require("distributed", "the ray engine")
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}

@@ -22,10 +22,9 @@ DEMO_CLIPS = ("duet", "passby", "left-to-right", "approach", "static-left")
 
 
 def _gradio() -> Any:
-    try:
-        import gradio as gr
-    except ImportError:
-        raise Spa2vError("the web app needs Gradio: pip install 'spa2v[ui]'") from None
+    from spa2v.extras import require
+
+    (gr,) = require("ui", "the web app")
     return gr
 
 

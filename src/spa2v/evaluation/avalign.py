@@ -23,21 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from spa2v.errors import Spa2vError
+from spa2v.extras import require
 from spa2v.layout.vsl import VSL
 
 
-class EvalExtraError(Spa2vError, RuntimeError):
-    """OpenCV is missing."""
-
-
 def _cv2():
-    try:
-        import cv2
-    except ImportError:
-        raise EvalExtraError(
-            "video evaluation needs OpenCV for optical flow: pip install 'spa2v[eval]'"
-        ) from None
+    (cv2,) = require("eval", "video evaluation (optical flow)")
     return cv2
 
 

@@ -17,19 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from spa2v.extras import require
 from spa2v.tagging.base import TaggingError
 
 
 def _imports() -> Any:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise TaggingError(
-            f"audio tagging needs torch and transformers ({exc.name} is missing): "
-            "pip install 'spa2v[tagging]'"
-        ) from None
-    return torch, transformers
+    return require("tagging", "audio tagging")
 
 
 def _load(loader: Any, ref: str, what: str) -> Any:

@@ -11,6 +11,7 @@ first (FreeNoise's ``shuffle_context``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,25 +19,18 @@ from typing import Any
 import numpy as np
 
 from spa2v.errors import ParameterError, Spa2vError
+from spa2v.extras import require
 from spa2v.generation.base import RenderRequest
 from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
 
 
 class DiffusionError(Spa2vError, RuntimeError):
-    """The diffusion generator cannot run (missing extra, weights, memory)."""
+    """The diffusion generator cannot run (weights that do not load, memory)."""
 
 
 def _imports() -> tuple[Any, Any]:
-    try:
-        import diffusers
-        import torch
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        raise DiffusionError(
-            f"the diffusion generator needs torch, diffusers and transformers ({exc.name} is "
-            "missing): pip install 'spa2v[diffusion]'"
-        ) from None
+    torch, diffusers, _ = require("diffusion", "the diffusion generator")
     return torch, diffusers
 
 
@@ -66,6 +60,8 @@ class DiffusionGenerator:
         self._folders: dict[str, str] | None = None
         self.last_energy: float | None = None
         self.energies: list[float] = []
+        #: cross-attention layers guided (or measured) in the last generation
+        self.guided_layers: list[str] = []
 
     # ------------------------------------------------------------------ loading
     def check(self) -> None:
@@ -175,8 +171,8 @@ class DiffusionGenerator:
 
         store = guidance.AttentionStore()
         guide = s.layout_guidance and s.guidance_steps > 0
-        if guide or measure_energy:
-            guidance.install(unet, s.layers, store)
+        recording = (guidance.installed(unet, s.layers, store) if guide or measure_energy
+                     else contextlib.nullcontext([]))  # fmt: skip
         lh, lw = height // pipe.vae_scale_factor, width // pipe.vae_scale_factor
         latents = self._initial_noise(n, lh, lw, seed, device, dtype, unet.config.in_channels)
         latents = latents * scheduler.init_noise_sigma
@@ -189,53 +185,55 @@ class DiffusionGenerator:
         scheduler.set_timesteps(s.steps, device=device)
         self.energies = []
         self.last_energy = None
-        oom = getattr(torch.cuda, "OutOfMemoryError", MemoryError)
-        try:
-            for i, t in enumerate(scheduler.timesteps):
-                if guide and i < s.guidance_steps:
-                    alpha_bar = float(scheduler.alphas_cumprod[int(t)])
-                    for _ in range(s.iterations):
-                        grad, energy = self._guidance_grad(
-                            unet, scheduler.scale_model_input(latents, t), t, cond, store,
-                            (lh, lw), tokens, boxes,
-                        )  # fmt: skip
-                        self.energies.append(energy)
-                        step = s.layout_scale * math.sqrt(1.0 - alpha_bar)
-                        latents = (latents - step * grad).detach()
-                last = i == len(scheduler.timesteps) - 1
-                with torch.no_grad():
-                    store.active = measure_energy and last
-                    store.keep_last_half = True
-                    model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
-                    noise = unet(
-                        model_in, t, encoder_hidden_states=torch.cat([uncond, cond])
-                    ).sample
-                    store.active = False
-                    if measure_energy and last:
-                        self.last_energy = float(
-                            guidance.layout_energy(
-                                store.maps,
-                                (lh, lw),
-                                tokens,
-                                boxes,
-                                topk=s.topk,
-                                fg_weight=s.fg_weight,
-                                bg_weight=s.bg_weight,
+        # the UNet's own attention processors are back when the block ends, even on an error
+        with recording as self.guided_layers:
+            oom = getattr(torch.cuda, "OutOfMemoryError", MemoryError)
+            try:
+                for i, t in enumerate(scheduler.timesteps):
+                    if guide and i < s.guidance_steps:
+                        alpha_bar = float(scheduler.alphas_cumprod[int(t)])
+                        for _ in range(s.iterations):
+                            grad, energy = self._guidance_grad(
+                                unet, scheduler.scale_model_input(latents, t), t, cond, store,
+                                (lh, lw), tokens, boxes,
+                            )  # fmt: skip
+                            self.energies.append(energy)
+                            step = s.layout_scale * math.sqrt(1.0 - alpha_bar)
+                            latents = (latents - step * grad).detach()
+                    last = i == len(scheduler.timesteps) - 1
+                    with torch.no_grad():
+                        store.active = measure_energy and last
+                        store.keep_last_half = True
+                        model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+                        noise = unet(
+                            model_in, t, encoder_hidden_states=torch.cat([uncond, cond])
+                        ).sample
+                        store.active = False
+                        if measure_energy and last:
+                            self.last_energy = float(
+                                guidance.layout_energy(
+                                    store.maps,
+                                    (lh, lw),
+                                    tokens,
+                                    boxes,
+                                    topk=s.topk,
+                                    fg_weight=s.fg_weight,
+                                    bg_weight=s.bg_weight,
+                                )
                             )
-                        )
-                        store.clear()
-                    n_uncond, n_cond = noise.chunk(2)
-                    noise = n_uncond + s.cfg_scale * (n_cond - n_uncond)
-                    latents = scheduler.step(noise, t, latents).prev_sample
-                if progress is not None:
-                    progress(i + 1, len(scheduler.timesteps))
-            with torch.no_grad():
-                frames = self._decode(vae, latents)
-        except oom:
-            raise DiffusionError(
-                "out of GPU memory: try --cpu-offload, --gradient-checkpointing, fewer --frames, a "
-                "smaller --width/--height, or --no-layout-guidance"
-            ) from None
+                            store.clear()
+                        n_uncond, n_cond = noise.chunk(2)
+                        noise = n_uncond + s.cfg_scale * (n_cond - n_uncond)
+                        latents = scheduler.step(noise, t, latents).prev_sample
+                    if progress is not None:
+                        progress(i + 1, len(scheduler.timesteps))
+                with torch.no_grad():
+                    frames = self._decode(vae, latents)
+            except oom:
+                raise DiffusionError(
+                    "out of GPU memory: try --cpu-offload, --gradient-checkpointing, fewer "
+                    "--frames, a smaller --width/--height, or --no-layout-guidance"
+                ) from None
         return frames
 
     def _guidance_grad(self, unet, model_in, t, cond, store, latent_hw, tokens, boxes):

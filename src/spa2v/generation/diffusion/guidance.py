@@ -19,7 +19,9 @@ ICLR 2024). The latents move down its gradient: ``z -= scale * sqrt(1 - alpha_ba
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -80,8 +82,12 @@ class RecordingProcessor:
         return out / attn.rescale_output_factor
 
 
-def install(unet: Any, prefixes: tuple[str, ...], store: AttentionStore) -> list[str]:
-    """Put recording processors on the ``attn2`` layers under ``prefixes``; return their names.
+@contextlib.contextmanager
+def installed(unet: Any, prefixes: tuple[str, ...], store: AttentionStore) -> Iterator[list[str]]:
+    """Recording processors on the ``attn2`` layers under ``prefixes`` for the ``with`` block.
+
+    Yields the names of the guided layers. The UNet's own processors are put back when the
+    block ends, even on an error, so a pipeline used afterwards runs as it was loaded.
 
     Raises
     ------
@@ -103,9 +109,14 @@ def install(unet: Any, prefixes: tuple[str, ...], store: AttentionStore) -> list
             f"no cross-attention layer of the UNet matches --guidance-layers {','.join(prefixes)}"
         )
     modules = dict(unet.named_modules())
+    originals = {name: modules[name].processor for name in names}
     for name in names:
         modules[name].set_processor(RecordingProcessor(store, name, AttnProcessor2_0()))
-    return names
+    try:
+        yield names
+    finally:
+        for name, processor in originals.items():
+            modules[name].set_processor(processor)
 
 
 def _box_mask(box: torch.Tensor, h: int, w: int) -> torch.Tensor:

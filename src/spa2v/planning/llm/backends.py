@@ -21,14 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from spa2v.errors import Spa2vError
+from spa2v.extras import require
 
 
 class LLMError(Spa2vError, RuntimeError):
     """A language model could not be reached or refused the request."""
-
-
-class MissingExtraError(LLMError):
-    """The SDK of a backend is not installed."""
 
 
 class MissingKeyError(LLMError):
@@ -197,13 +194,7 @@ class GeminiBackend:
         self, model: str = "gemini-2.0-flash", *, base_url: str | None = None,
         timeout_s: float = 60.0,
     ) -> None:  # fmt: skip
-        try:
-            from google import genai
-            from google.genai import types
-        except ImportError:
-            raise MissingExtraError(
-                "the gemini planner needs the google-genai package: pip install 'spa2v[llm]'"
-            ) from None
+        genai, types = require("llm", "the gemini planner", ("google.genai", "google.genai.types"))
         self.model = model
         self._secret = _key(self.KEY_VARS, "gemini")
         options = types.HttpOptions(timeout=int(timeout_s * 1000), base_url=base_url)
@@ -261,12 +252,7 @@ class OpenAIBackend:
         self, model: str = "gpt-4o-mini", *, base_url: str | None = None,
         timeout_s: float = 60.0, json_mode: str = "schema",
     ) -> None:  # fmt: skip
-        try:
-            import openai
-        except ImportError:
-            raise MissingExtraError(
-                "the openai planner needs the openai package: pip install 'spa2v[llm]'"
-            ) from None
+        (openai,) = require("llm", "the openai planner", ("openai",))
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         try:
             self._secret = _key(self.KEY_VARS, "openai")

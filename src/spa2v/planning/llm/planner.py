@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from spa2v.errors import ParameterError
+from spa2v.extras import ExtraMissingError
 from spa2v.layout.vsl import VSL
 from spa2v.planning.base import PlanOptions, register
 from spa2v.planning.heuristic import CuePlanner
@@ -43,7 +44,6 @@ from spa2v.planning.llm.backends import (
     ChatRequest,
     LLMError,
     Message,
-    MissingExtraError,
     MissingKeyError,
     RetryPolicy,
 )
@@ -355,7 +355,7 @@ class LLMPlanner:
                          Message("user", retry_text(self.template, str(first)))]  # fmt: skip
                 repaired = parse(ask(retry))
                 path = "retried"
-        except (MissingExtraError, MissingKeyError):
+        except (ExtraMissingError, MissingKeyError):
             raise
         except (AnswerError, LLMError) as exc:
             warnings.warn(
