@@ -381,18 +381,20 @@ def _ray(items: list[Item], outdir: str, options: dict[str, Any], workers: int,
             ray.shutdown()
 
 
-def _reconcile(log_path: Path, items: list[Item], out: Path,
+def _reconcile(log_path: Path, items: list[Item], out: Path, done: set[str],
                retry_failed: bool) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Make ``results.jsonl`` agree with the item folders; return the last record per name.
 
     An item whose folder is complete gets an ``ok`` line (read from its ``run.json``) if the
     batch was stopped before it could write one; a line that claims ``ok`` for an incomplete
     folder is dropped; lines of items about to be tried again are dropped (they get a new one).
-    The file is rewritten (atomically) with one line per item.
+    The file is rewritten (atomically) with one line per item. ``done`` names the items whose
+    folders are complete (:func:`is_done`).
     """
     last: dict[str, dict[str, Any]] = {}
-    if log_path.exists():
-        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+    before = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else None
+    if before is not None:
+        for line in before.splitlines():
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
@@ -402,13 +404,13 @@ def _reconcile(log_path: Path, items: list[Item], out: Path,
     for it in items:
         folder = out / it.name
         rec = last.get(it.name)
-        if is_done(folder, it.audio):
+        if it.name in done:
             if rec is None or rec.get("status") != "ok":
                 last[it.name] = _record_from_run(it, folder)
         elif rec is not None and (rec.get("status") == "ok" or retry_failed):
             del last[it.name]
     text = "".join(dumps_json(r) + "\n" for r in last.values())
-    if not log_path.exists() or log_path.read_text(encoding="utf-8", errors="replace") != text:
+    if before != text:
         atomic_write_text(log_path, text)
     return last
 
@@ -526,11 +528,11 @@ def _run_locked(items: list[Item], out: Path, options: dict[str, Any], *, worker
                 engine: str, address: str | None, retry_failed: bool,
                 progress: Callable[[int, int], None] | None) -> dict[str, Any]:  # fmt: skip
     log_path = out / "results.jsonl"
-    last = _reconcile(log_path, items, out, retry_failed)
+    done = {it.name for it in items if is_done(out / it.name, it.audio)}
+    last = _reconcile(log_path, items, out, done, retry_failed)
     failed_before = {it.name for it in items
                      if last.get(it.name, {}).get("status") == "error"}  # fmt: skip
-    todo = [it for it in items
-            if not is_done(out / it.name, it.audio) and it.name not in failed_before]  # fmt: skip
+    todo = [it for it in items if it.name not in done and it.name not in failed_before]
     _clean_skipped([it for it in items if it not in todo], out)
     skipped = len(items) - len(todo)
     records: list[dict[str, Any]] = []

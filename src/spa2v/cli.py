@@ -430,8 +430,11 @@ def cues(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure spatial cues (ITD, ILD, azimuth, loudness, pitch, onsets) of a recording."""
+    from pydantic import ValidationError
+
     from spa2v.api import known_sources
     from spa2v.audio.cues import CueParams, analyze_file
+    from spa2v.options import validation_message
 
     with _user_errors():
         _writable(output, plot)  # before any work
@@ -439,8 +442,8 @@ def cues(
             params = CueParams(
                 hop_s=hop, max_delay_ms=max_delay_ms, n_sources=known_sources((), sources)
             )
-        except ValueError as exc:
-            raise ParameterError(_first_error(exc)) from None
+        except ValidationError as exc:
+            raise ParameterError(validation_message(exc)) from None
         if plot is not None:
             from spa2v.media.plots import check_plot_path
 
@@ -473,15 +476,6 @@ def _writable(*paths: Path | None) -> None:
     for path in paths:
         if path is not None:
             check_writable(path)
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{loc}: {first.get('msg')}"
-    return str(exc)
 
 
 @app.command()
