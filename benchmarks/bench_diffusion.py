@@ -58,14 +58,14 @@ if cfg["full"]:
     settings = DiffusionSettings(frames=cfg["frames"], steps=cfg["steps"], device=device,
                                  layout_guidance=cfg["guided"], guidance_chunk=cfg["chunk"],
                                  gradient_checkpointing=cfg["checkpointing"])
-    layers = settings.layers
+    layers = settings.guidance_layers
 else:
     from diffusion_models import write_tiny_models
     model, adapter = write_tiny_models(Path(tempfile.mkdtemp()))
     settings = DiffusionSettings(model=str(model), motion_adapter=str(adapter),
                                  frames=cfg["frames"], steps=cfg["steps"], device=device,
                                  layout_guidance=cfg["guided"], guidance_steps=5,
-                                 layers=("down_blocks.0", "up_blocks.1"),
+                                 guidance_layers=["down_blocks.0", "up_blocks.1"],
                                  guidance_chunk=cfg["chunk"],
                                  gradient_checkpointing=cfg["checkpointing"])
     pipe = None

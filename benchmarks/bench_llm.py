@@ -121,7 +121,7 @@ def run_cell(args: tuple) -> dict:
             if mode == "cues-planner":
                 layout = get_planner("cues").plan(cues, None, options)
             else:
-                settings = LLMSettings(trust=mode, cache=False, k=3)
+                settings = LLMSettings(trust=mode, cache=False, n_examples=3)
                 planner = LLMPlanner("openai", settings, backend=ScriptedModel(text))
                 layout = planner.plan(cues, audio, options)
             ok, total = _score(layout, truth, times)

@@ -37,7 +37,7 @@ def test_good_files_done_bad_recorded_and_a_second_run_does_nothing(
     folder: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    summary = run_batch(folder, out, workers=2, options=OPTIONS)
+    summary = run_batch(folder, out, workers=2, config=OPTIONS)
     assert (summary["ok"], summary["error"], summary["skipped"]) == (3, 1, 0)
     for k in range(3):
         assert (out / f"clip{k}" / "video.mp4").exists() and (
@@ -47,11 +47,11 @@ def test_good_files_done_bad_recorded_and_a_second_run_does_nothing(
     bad = next(x for x in lines if x["name"] == "broken")
     assert bad["status"] == "error" and "not a readable" in bad["error"]
     stamp = (out / "clip0" / "run.json").stat().st_mtime_ns
-    again = run_batch(folder, out, workers=2, options=OPTIONS)
+    again = run_batch(folder, out, workers=2, config=OPTIONS)
     assert (again["ok"], again["error"], again["skipped"]) == (0, 0, 4)
     assert (out / "clip0" / "run.json").stat().st_mtime_ns == stamp
     assert len((out / "results.jsonl").read_text().splitlines()) == len(lines)
-    retry = run_batch(folder, out, options=OPTIONS, retry_failed=True)
+    retry = run_batch(folder, out, config=OPTIONS, retry_failed=True)
     assert (retry["error"], retry["skipped"]) == (1, 3)
 
 
@@ -74,7 +74,7 @@ def test_an_interrupted_run_resumes_cleanly(folder: Path, tmp_path: Path) -> Non
     assert 2 <= len(done_before) < 6
     # the item that was being written has no run.json: it is not counted as done
     half = [d for d in out.iterdir() if d.is_dir() and not (d / "run.json").exists()]
-    summary = run_batch(folder, out, options={"fps": 6.0})
+    summary = run_batch(folder, out, config={"fps": 6.0})
     assert summary["skipped"] == len(done_before)
     assert summary["ok"] == 6 - len(done_before) and summary["error"] == 0
     for k in range(6):
@@ -89,11 +89,11 @@ def test_manifests(folder: Path, tmp_path: Path) -> None:
                         "in/clip2.wav,dog,\n")  # fmt: skip
     items = discover(csv_path)
     assert [i.name for i in items] == ["first", "clip2"]
-    assert items[0].options["labels"] == ["cow"] and Path(items[1].audio).exists()
+    assert items[0].config.planning.labels == ["cow"] and Path(items[1].audio).exists()
     jsonl = tmp_path / "list.jsonl"
     jsonl.write_text(json.dumps({"path": str(folder / "clip1.wav"), "labels": ["car"]}) + "\n")
     out = tmp_path / "out"
-    summary = run_batch(jsonl, out, options=OPTIONS)
+    summary = run_batch(jsonl, out, config=OPTIONS)
     assert summary["ok"] == 1
     layout = json.loads((out / "clip1" / "layout.json").read_text())
     assert [o["name"] for o in layout["objects"]] == ["car"]
@@ -105,8 +105,8 @@ def test_manifests(folder: Path, tmp_path: Path) -> None:
 def test_ray_engine_gives_the_same_outputs(folder: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     (folder / "broken.wav").unlink()
-    local = run_batch(folder, tmp_path / "local", workers=2, options=OPTIONS)
-    ray = run_batch(folder, tmp_path / "ray", workers=2, engine="ray", options=OPTIONS)
+    local = run_batch(folder, tmp_path / "local", workers=2, config=OPTIONS)
+    ray = run_batch(folder, tmp_path / "ray", workers=2, engine="ray", config=OPTIONS)
     assert local["ok"] == ray["ok"] == 3
     for k in range(3):
         a = json.loads((tmp_path / "local" / f"clip{k}" / "layout.json").read_text())
@@ -156,6 +156,9 @@ BAD_ROWS = [
     ({"path": "a.wav", "colour": "red"}, "colour"),
     ({"path": "a.wav", "labels": ["a", "b"], "sources": 3}, "label"),
     ([1, 2], "object"),
+    ({"path": "a.wav", "render": {"model": "/m"}}, "render.model"),  # model is a diffusion field
+    ({"path": "a.wav", "diffusion": {"steps": "many"}}, "diffusion.steps"),
+    ({"path": "a.wav", "diffusion": 3}, "diffusion"),
 ]
 
 
@@ -170,7 +173,7 @@ def test_bad_manifest_rows_are_their_items_errors_and_the_batch_goes_on(
     for item, (_, field_name) in zip(items[1:], BAD_ROWS, strict=False):
         assert item.error is not None and field_name in item.error, item.error
     assert "not JSON" in (items[-1].error or "")
-    summary = run_batch(jsonl, tmp_path / "out", options=OPTIONS)
+    summary = run_batch(jsonl, tmp_path / "out", config=OPTIONS)
     assert (summary["ok"], summary["error"]) == (1, len(rows))
     csv_path = tmp_path / "rows.csv"
     csv_path.write_text(
@@ -178,12 +181,12 @@ def test_bad_manifest_rows_are_their_items_errors_and_the_batch_goes_on(
     )
     items = discover(csv_path)
     assert "fps" in (items[0].error or "") and items[1].error is None
-    assert items[1].options == {"fps": 6.0, "seed": 2}
+    assert items[1].config.given() == {"render": {"fps": 6.0, "seed": 2}}
 
 
 def test_a_bad_option_for_every_item_stops_before_any_work(folder: Path, tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="seed"):
-        run_batch(folder, tmp_path / "out", options={"seed": -1})
+        run_batch(folder, tmp_path / "out", config={"seed": -1})
     assert not (tmp_path / "out").exists()
 
 
@@ -191,19 +194,19 @@ def test_lines_lost_in_an_interruption_are_restored_and_failures_keep_the_exit_s
     folder: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    run_batch(folder, out, options=OPTIONS)
+    run_batch(folder, out, config=OPTIONS)
     # as if the batch had been stopped after clip1 finished but before its line was written,
     # and a stale "ok" line stood for a folder that was removed since
     kept = [r for r in _lines(out) if r["name"] != "clip1"]
     kept.append({"name": "gone", "status": "ok"})
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
-    again = run_batch(folder, out, options=OPTIONS)
+    again = run_batch(folder, out, config=OPTIONS)
     assert (again["ok"], again["error"], again["failed_before"], again["failed"]) == (0, 0, 1, 1)
     names = [r["name"] for r in _lines(out)]
     assert sorted(n for n in names if n != "gone") == ["broken", "clip0", "clip1", "clip2"]
     assert next(r for r in _lines(out) if r["name"] == "clip1")["reconciled"] is True
     shutil.rmtree(out / "clip2")
-    third = run_batch(folder, out, options=OPTIONS)
+    third = run_batch(folder, out, config=OPTIONS)
     assert third["ok"] == 1 and names.count("clip2") == 1
     assert sum(r["name"] == "clip2" for r in _lines(out)) == 1
     done = _cli("batch", str(folder), "-o", str(out), "--fps", "6", cwd=tmp_path)
@@ -220,7 +223,7 @@ def test_leftovers_of_a_killed_run_are_removed_when_the_item_is_redone(
     (item / ".spa2v-stage.abc123" / "video.mp4").write_bytes(b"half")
     (item / ".video.mp4.x1y2.mp4").write_bytes(b"half")
     (item / "notes.txt").write_text("mine")
-    run_batch(folder, out, options=OPTIONS)
+    run_batch(folder, out, config=OPTIONS)
     assert sorted(p.name for p in item.iterdir()) == sorted(
         ["cues.json", "cues.png", "layout.json", "notes.txt", "run.json", "video.mp4"]
     )
@@ -314,7 +317,7 @@ def test_faults_then_a_rerun_leave_one_line_per_item_and_no_process(
 
 FIELDS = ["path", "name", "labels", "sources", "planner", "generator", "keyframes",
           "keyframe_rate", "fov_deg", "width", "height", "fps", "seed", "overlay", "tagger",
-          "colour", ""]  # fmt: skip
+          "colour", "", "render", "diffusion", "steps", "model"]  # fmt: skip
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40)
     | st.floats(allow_nan=False) | st.text(max_size=12),
@@ -325,17 +328,16 @@ JSON_VALUES = st.recursive(
 
 
 def _check_items(items: list, n_rows: int) -> None:
-    from spa2v.options import ManifestRow, RunOptions
+    from spa2v.config import RunConfig
 
     assert len(items) == n_rows
     assert len({it.name for it in items}) == n_rows  # one output folder per item
     for it in items:
         assert it.name and "/" not in it.name and it.name not in (".", "..")
         if it.error is None:  # a valid row: its options pass the model again as they are
-            RunOptions(**it.options)
-            ManifestRow(path=it.audio, **it.options)
+            assert RunConfig.build(it.config.given()) == it.config
         else:
-            assert "internal" not in it.error and it.options == {}
+            assert "internal" not in it.error and it.config == RunConfig()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -384,10 +386,10 @@ def test_adding_a_recording_does_not_rename_or_redo_the_others(tmp_path: Path) -
     for k, name in enumerate(("a b.wav", "a_b.wav")):  # both become "a_b"
         render_preset("static-left", duration_s=1.0, seed=k).save(src / name)
     out = tmp_path / "out"
-    assert run_batch(src, out, options=OPTIONS)["ok"] == 2
+    assert run_batch(src, out, config=OPTIONS)["ok"] == 2
     stamps = {d.name: (d / "run.json").stat().st_mtime_ns for d in out.iterdir() if d.is_dir()}
     render_preset("static-right", duration_s=1.0, seed=9).save(src / "a b.WAV")
-    again = run_batch(src, out, options=OPTIONS)
+    again = run_batch(src, out, config=OPTIONS)
     assert (again["ok"], again["skipped"]) == (1, 2)
     for name, stamp in stamps.items():
         assert (out / name / "run.json").stat().st_mtime_ns == stamp
@@ -401,9 +403,9 @@ def test_a_folder_made_from_another_recording_is_not_done(folder: Path, tmp_path
     manifest = tmp_path / "m.jsonl"
     out = tmp_path / "out"
     manifest.write_text(json.dumps({"path": str(folder / "clip0.wav"), "name": "x"}) + "\n")
-    assert run_batch(manifest, out, options=OPTIONS)["ok"] == 1
+    assert run_batch(manifest, out, config=OPTIONS)["ok"] == 1
     manifest.write_text(json.dumps({"path": str(folder / "clip2.wav"), "name": "x"}) + "\n")
-    again = run_batch(manifest, out, options=OPTIONS)
+    again = run_batch(manifest, out, config=OPTIONS)
     assert (again["ok"], again["skipped"]) == (1, 0)
     assert json.loads((out / "x" / "run.json").read_text())["input"].endswith("clip2.wav")
     assert len(_lines(out)) == 1
@@ -417,7 +419,7 @@ def test_a_missing_backend_stops_the_batch_before_any_item(
     monkeypatch.setitem(sys.modules, "diffusers", None)
     out = tmp_path / "out"
     with pytest.raises(Spa2vError, match=r"spa2v\[diffusion\]"):
-        run_batch(folder, out, options={**OPTIONS, "generator": "diffusion"})
+        run_batch(folder, out, config={**OPTIONS, "generator": "diffusion"})
     assert not out.exists()
     with pytest.raises(ParameterError, match="--engine ray"):
         run_batch(folder, out, address="127.0.0.1:6379")
@@ -434,7 +436,7 @@ def test_one_writer_per_folder_and_a_failed_run_leaves_no_folder(
     out.mkdir()
     with folder_lock(out):  # as if another batch were writing there
         with pytest.raises(FolderBusyError, match="another spa2v process"):
-            run_batch(folder, out, options=OPTIONS)
+            run_batch(folder, out, config=OPTIONS)
         with pytest.raises(FolderBusyError):
             spa2v.run(folder / "clip0.wav", out, force=True, fps=6.0)
     with pytest.raises(AudioError):
@@ -453,12 +455,12 @@ def test_what_a_killed_worker_left_of_a_failed_item_is_removed(
     folder: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    run_batch(folder, out, options=OPTIONS)
+    run_batch(folder, out, config=OPTIONS)
     shutil.rmtree(out / "clip1")
     (out / "clip1" / ".spa2v-stage.abc").mkdir(parents=True)  # killed mid-item ...
     lines = [r if r["name"] != "clip1" else {**r, "status": "error", "error": "killed"}
              for r in _lines(out)]  # fmt: skip
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    again = run_batch(folder, out, options=OPTIONS)  # ... and recorded as failed: not redone
+    again = run_batch(folder, out, config=OPTIONS)  # ... and recorded as failed: not redone
     assert again["failed_before"] == 2 and again["ok"] == 0
     assert not (out / "clip1").exists()

@@ -108,7 +108,7 @@ def test_many_channels_names_the_option(tmp_path: Path) -> None:
 
 def test_bad_option_values(demo_wav: Path) -> None:
     _one_line_error(_run("cues", str(demo_wav), "--sr", "1000"), "1000 Hz")
-    _one_line_error(_run("cues", str(demo_wav), "--hop", "0"), "hop_s")
+    _one_line_error(_run("cues", str(demo_wav), "--hop-s", "0"), "--hop-s")
     _one_line_error(_run("synth", "x.wav", "--mic", "ribbon"), "--mic")
     _one_line_error(_run("synth", "x.wav", "--preset", "nowhere"), "unknown preset")
 

@@ -50,7 +50,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _settings(tiny: tuple[Path, Path], **kw) -> DiffusionSettings:
     model, adapter = tiny
     base = {"model": str(model), "motion_adapter": str(adapter), "frames": 4, "steps": 3,
-            "layers": TINY_LAYERS, "device": "cpu"}  # fmt: skip
+            "guidance_layers": TINY_LAYERS, "device": "cpu"}  # fmt: skip
     base.update(kw)
     return DiffusionSettings(**base)
 
@@ -97,7 +97,7 @@ def test_guidance_lowers_the_layout_energy(tiny: tuple[Path, Path], seed: int) -
     energy = {}
     for guided in (False, True):
         settings = _settings(tiny, steps=4, layout_guidance=guided, guidance_steps=4,
-                             iterations=3, layout_scale=20.0)  # fmt: skip
+                             guidance_iterations=3, guidance_scale=20.0)  # fmt: skip
         gen = DiffusionGenerator(settings)
         gen.generate(LAYOUT, width=64, height=64, seed=seed, measure_energy=True)
         energy[guided] = gen.last_energy
@@ -212,7 +212,7 @@ def test_settings_are_checked() -> None:
 
     with pytest.raises(ParameterError, match="captions"):
         DiffusionSettings(captions="both")
-    with pytest.raises(ParameterError, match="guidance-steps"):
+    with pytest.raises(ParameterError, match="guidance_steps"):
         DiffusionSettings(steps=5, guidance_steps=6)
     with pytest.raises(ParameterError, match="frames"):
         DiffusionSettings(frames=0)
@@ -225,7 +225,7 @@ def test_full_architecture_hooks_find_the_real_layers(tmp_path: Path) -> None:
     from diffusers import AnimateDiffPipeline, AutoencoderKL, DDIMScheduler, UNetMotionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from spa2v.generation.diffusion.settings import DEFAULT_LAYERS
+    from spa2v.config import DEFAULT_LAYERS
 
     tok = tokenizer(tmp_path / "tok")
     torch.manual_seed(0)
@@ -276,8 +276,8 @@ def test_full_architecture_hooks_find_the_real_layers(tmp_path: Path) -> None:
 def test_guidance_steps_follow_steps_unless_given() -> None:
     from spa2v.errors import ParameterError
 
-    assert DiffusionSettings(steps=2).guidance_steps == 2
-    assert DiffusionSettings(steps=25).guidance_steps == 5
-    assert DiffusionSettings(steps=2, guidance_steps=0).guidance_steps == 0
-    with pytest.raises(ParameterError, match=r"--steps \(2\), got 3"):
+    assert DiffusionSettings(steps=2).guided_steps == 2
+    assert DiffusionSettings(steps=25).guided_steps == 5
+    assert DiffusionSettings(steps=2, guidance_steps=0).guided_steps == 0
+    with pytest.raises(ParameterError, match=r"diffusion.steps \(2\), got 3"):
         DiffusionSettings(steps=2, guidance_steps=3)

@@ -18,11 +18,12 @@ from spa2v.audio.cues import CueParams, compute_cues
 from spa2v.audio.load import Audio
 from spa2v.audio.synth import render_preset
 from spa2v.cli import app
+from spa2v.config import RunConfig
 from spa2v.errors import ParameterError
 from spa2v.evaluation.spatial import side_of_layout
 from spa2v.layout.vsl import VSL
 from spa2v.planning import PlanOptions, get_planner
-from spa2v.planning.llm import LLMSettings
+from spa2v.planning.llm import LLMPlanner, LLMSettings
 from spa2v.planning.llm.answer import AnswerError, extract_json
 from spa2v.planning.llm.backends import LLMError, RetryPolicy
 from spa2v.planning.llm.examples import ExampleBank, answer_from_layout, write_bank
@@ -54,15 +55,15 @@ def _truthful(duet: tuple) -> dict:
     return answer_from_layout(get_planner("cues").plan(cues, None, options), "cites cues")
 
 
-def _settings(server: ScriptedServer, backend: str, **kw) -> LLMSettings:
+def _settings(server: ScriptedServer, backend: str, **kw) -> tuple[LLMSettings, RetryPolicy]:
     url = server.gemini_url if backend == "gemini" else server.openai_url
-    kw.setdefault("retry", RetryPolicy(attempts=3, sleep=lambda s: None))
-    return LLMSettings(base_url=url, **kw)
+    retry = kw.pop("retry", RetryPolicy(attempts=3, sleep=lambda s: None))
+    return LLMSettings(base_url=url, **kw), retry
 
 
-def _plan(duet: tuple, backend: str, settings: LLMSettings) -> VSL:
+def _plan(duet: tuple, backend: str, settings: tuple[LLMSettings, RetryPolicy]) -> VSL:
     cues, audio, options = duet
-    return get_planner(backend, settings).plan(cues, audio, options)
+    return LLMPlanner(backend, *settings[:1], retry=settings[1]).plan(cues, audio, options)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -391,7 +392,7 @@ def test_custom_prompt_is_used(duet: tuple, tmp_path: Path) -> None:
     custom.write_text("=== system ===\nYOU ARE A TEST DIRECTOR\n=== user ===\n$cues\nT: $times\n"
                       "=== retry ===\nfix: $errors\n")  # fmt: skip
     with ScriptedServer([Reply(json.dumps(_truthful(duet)))]) as srv:
-        _plan(duet, "openai", _settings(srv, "openai", cache=False, prompt=custom, k=0))
+        _plan(duet, "openai", _settings(srv, "openai", cache=False, prompt=custom, n_examples=0))
     body = json.dumps(srv.requests[0].body)
     assert "YOU ARE A TEST DIRECTOR" in body and "film director" not in body
 
@@ -459,10 +460,10 @@ def test_shipped_bank_matches_the_current_cue_text(duet: tuple) -> None:
 
 
 def test_openai_planner_without_audio_does_not_load_it(duet: tuple) -> None:
-    planner = get_planner("openai", LLMSettings())
+    planner = get_planner("openai", RunConfig())
     assert planner.needs_audio is False
-    assert get_planner("gemini", LLMSettings()).needs_audio is True
-    assert get_planner("gemini", LLMSettings(send_audio=False)).needs_audio is False
+    assert get_planner("gemini", RunConfig()).needs_audio is True
+    assert get_planner("gemini", RunConfig.build({"send_audio": False})).needs_audio is False
 
 
 def test_openai_can_attach_the_audio(duet: tuple) -> None:

@@ -95,25 +95,30 @@ def test_the_public_api_is_typed_for_type_checkers(
 
     monkeypatch.setenv("MYPYPATH", str(Path(spa2v.__file__).parents[1]))
     use = tmp_path / "use.py"
-    use.write_text('import spa2v\nreveal_type(spa2v.run)\nspa2v.run("a.wav", "o", fps="fast")\n')
+    use.write_text("import spa2v\nfrom spa2v.config import RenderSettings\n"
+                   "reveal_type(spa2v.run)\n"
+                   "spa2v.run('a.wav', 'o', spa2v.RunConfig(render=RenderSettings(fps='fast')))\n"
+                   "spa2v.run('a.wav', 'o', config=3)\n")
     out, _, _ = mypy.run([str(use), "--follow-imports=silent", "--ignore-missing-imports",
                           "--no-incremental", "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
     assert "-> spa2v.api.RunResult" in out, out  # not Any: the real signature
-    assert 'Argument "fps" to "run" has incompatible type "str"' in out, out
+    assert 'Argument "fps" to "RenderSettings" has incompatible type "str"' in out, out
+    assert 'Argument "config" to "run" has incompatible type "int"' in out, out
 
 
 @pytest.mark.parametrize(
     ("module", "extra", "call"),
     [
         ("diffusers", "diffusion", "from spa2v.generation.base import get_generator\n"
-                                   "get_generator('diffusion').check()"),
-        ("transformers", "tagging", "from spa2v.tagging import get_tagger\nget_tagger('ast')"),
+                                   "get_generator('diffusion').preflight()"),
+        ("transformers", "tagging", "from spa2v.tagging import get_tagger\n"
+                                    "get_tagger('ast').preflight()"),
         ("openai", "llm", "from spa2v.planning.llm.backends import OpenAIBackend\n"
                           "OpenAIBackend()"),
         ("google.genai", "llm", "from spa2v.planning.llm.backends import GeminiBackend\n"
                                 "GeminiBackend()"),
         ("gradio", "ui", "from spa2v.web import build_app\nbuild_app()"),
-        ("ray", "distributed", "from spa2v.batch import _ray\nnext(_ray([], '.', {}, 1, None))"),
+        ("ray", "distributed", "from spa2v.batch import _ray\nnext(_ray([], '.', 1, None))"),
         ("cv2", "eval", "from spa2v.evaluation.avalign import _cv2\n_cv2()"),
     ],
 )  # fmt: skip

@@ -271,7 +271,7 @@ def test_naive_baseline_needs_audio_and_gives_one_object() -> None:
         get_planner("naive").plan(cues, None, PlanOptions())
     vsl = get_planner("naive").plan(cues, Audio(scene.audio, scene.sr, 2), PlanOptions())
     assert len(vsl.objects) == 1
-    assert planner_names() == ["cues", "gemini", "naive", "openai"]
+    assert planner_names() == ["cues", "naive", "gemini", "openai"]
     with pytest.raises(ParameterError, match="unknown planner"):
         get_planner("oracle")
 
@@ -327,7 +327,7 @@ def test_cli_plan_and_schema(tmp_path: Path) -> None:
     schema = json.loads(runner.invoke(app, ["schema"]).stdout)
     assert schema["$id"] == "spa2v.vsl/1"
     assert "frames" in json.loads(runner.invoke(app, ["schema", "cues"]).stdout)["properties"]
-    bad = runner.invoke(app, ["plan", str(wav), "--fov", "500"])
+    bad = runner.invoke(app, ["plan", str(wav), "--fov-deg", "500"])
     assert bad.exit_code == 2 and "field of view" in bad.output
     bad = runner.invoke(app, ["plan", str(wav), "--planner", "oracle"])
     assert bad.exit_code == 2 and "unknown planner" in bad.output

@@ -46,8 +46,8 @@ def test_run_writes_everything(tmp_path: Path, duet: Path) -> None:
         assert info["audio_channels"] == 2
         assert abs(info["audio_duration_s"] - info["video_duration_s"]) <= 1 / 12
     record = json.loads((out / "run.json").read_text())
-    assert record["settings"]["labels"] == ["cow", "helicopter"]
-    assert record["settings"]["fps"] == 12
+    assert record["config"]["planning"]["labels"] == ["cow", "helicopter"]
+    assert record["config"]["render"]["fps"] == 12
     assert set(record["timings_s"]) == {"cues", "plan", "plot", "render"}
     assert record["versions"]["spa2v"] == spa2v.__version__
     assert "video:" in result.output

@@ -155,7 +155,7 @@ def test_llm_prompt_mentions_the_tags(duo: tuple) -> None:
     _, cues = duo
     tags = (SourceTag(0, "cow", "Cattle, bovinae", 0.81, "ast", 2),
             SourceTag(1, "bird", "Bird vocalization", 0.64, "ast", 2))  # fmt: skip
-    planner = LLMPlanner("openai", LLMSettings(cache=False, k=0), backend=object())
+    planner = LLMPlanner("openai", LLMSettings(cache=False, n_examples=0), backend=object())
     _, messages, _ = planner.conversation(cues, PlanOptions(tags=tags), with_audio=False)
     assert "S0: cow (0.81)" in messages[-1].text and "S1: bird (0.64)" in messages[-1].text
 
@@ -173,7 +173,7 @@ def test_missing_model_and_extra_are_one_clear_line(
     assert result.exit_code == 2 and "unknown tagger" in result.output
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ExtraMissingError, match=r"pip install 'spa2v\[tagging\]'"):
-        get_tagger("clap")
+        get_tagger("clap").preflight()  # nothing loads before it is used
     result = runner.invoke(app, ["run", str(wav), "-o", str(tmp_path / "o"), "--tagger", "ast"])
     assert result.exit_code == 2 and "spa2v[tagging]" in result.output
     assert "Traceback" not in result.output

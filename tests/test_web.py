@@ -71,9 +71,11 @@ def test_upload_run_and_watch(page, url: str, tmp_path: Path) -> None:
     assert "cow" in cells and "helicopter" in cells
     # re-render the layout at another frame rate without planning again: a new video arrives
     first = video.get_attribute("src")
-    fps = page.locator("input[type=number]").first
+    page.locator("#advanced").get_by_text("Advanced options").click()  # the run options
+    fps = page.locator("#option-fps input[type=number]").first
     fps.fill("12")
-    fps.press("Enter")
+    fps.press("Tab")  # the change reaches the app before the click
+    page.wait_for_function("() => document.querySelector('#option-fps input').value === '12'")
     page.locator("#rerender").click()
     page.wait_for_function(
         "(old) => { const v = document.querySelector('#video video');"

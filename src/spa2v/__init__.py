@@ -10,10 +10,11 @@ from spa2v.errors import Spa2vError
 
 if TYPE_CHECKING:  # type checkers see the real signatures; at run time they load on first use
     from spa2v.api import cues, plan, render, run
+    from spa2v.config import RunConfig
 
     __version__: str
 
-__all__ = ["Spa2vError", "__version__", "cues", "plan", "render", "run"]
+__all__ = ["RunConfig", "Spa2vError", "__version__", "cues", "plan", "render", "run"]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,4 +30,8 @@ def __getattr__(name: str) -> Any:
         from spa2v import api
 
         return getattr(api, name)
+    if name == "RunConfig":
+        from spa2v.config import RunConfig
+
+        return RunConfig
     raise AttributeError(f"module 'spa2v' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,34 +19,24 @@ from typing import TYPE_CHECKING, Any
 from spa2v.audio.cues import CueParams, CueSheet
 from spa2v.audio.cues import analyze_file as cues
 from spa2v.audio.load import load_audio
+from spa2v.config import PATH_FIELDS, RunConfig, as_config, pop_ready
 from spa2v.errors import ParameterError
 from spa2v.layout.vsl import VSL
-from spa2v.options import known_sources
 from spa2v.planning import PlanOptions, get_planner
+from spa2v.tagging.base import TAGGERS
 
 if TYPE_CHECKING:
-    from spa2v.generation.diffusion.settings import DiffusionSettings
-    from spa2v.planning.llm.planner import LLMSettings
+    from spa2v.generation.base import Generator
+    from spa2v.planning.base import Planner
+    from spa2v.tagging.base import Tagger
 
 
 def plan(
     audio: str | Path,
+    config: RunConfig | Mapping[str, Any] | str | Path | None = None,
     *,
-    labels: Sequence[str] = (),
-    sources: int | None = None,
-    keyframes: int | None = None,
-    keyframe_rate: float = 2.0,
-    fov_deg: float = 90.0,
-    width: int = 512,
-    height: int = 320,
-    planner: Any = "cues",
-    sr: int | None = 48_000,
-    channels: tuple[int, int] | None = None,
     cue_sheet: CueSheet | None = None,
-    llm: LLMSettings | None = None,
-    tagger: Any = "none",
-    tagger_model: str | None = None,
-    vocabulary: str | Path | None = None,
+    **options: Any,
 ) -> VSL:
     """Plan a Video Scene Layout for a recording.
 
@@ -54,41 +44,17 @@ def plan(
     ----------
     audio : str or Path
         Audio or video file.
-    labels : sequence of str
-        Object names, one per source from left to right ("sound source" when missing).
-        Naming them also says how many sources there are (see ``sources``).
-    sources : int or None
-        Number of sources (1-3) when known; by default the number of ``labels``, or found
-        from the audio when no labels are given. Knowing it helps: a quiet second source is
-        placed even where the recording alone would not prove it is there.
-    keyframes : int or None
-        Number of keyframes; None uses ``keyframe_rate`` per second (at least 4).
-    keyframe_rate : float
-        Keyframes per second.
-    fov_deg : float
-        Horizontal field of view of the camera model.
-    width, height : int
-        Video size in pixels recorded in the layout.
-    planner : str or Planner
-        ``"cues"`` (default, offline), ``"naive"`` (baseline), ``"gemini"`` or ``"openai"``
-        (language models given the measured cues; ``pip install 'spa2v[llm]'`` and an API key
-        in the environment), or a planner already built (``llm`` is then ignored).
-    sr, channels
-        As for :func:`spa2v.audio.cues.analyze_file` (``spa2v.cues``).
+    config : RunConfig, mapping, config file or None
+        The run's configuration (:class:`spa2v.config.RunConfig`); this reads the
+        ``analysis``, ``planning``, ``llm`` and ``tagging`` sections. None: the defaults.
     cue_sheet : CueSheet or None
-        Reuse an already measured cue sheet (measured with ``known_sources(labels, sources)``
-        for the same effect).
-    llm : LLMSettings or None
-        Settings of the LLM planners (model, server, examples, cue lock, cache…).
-    tagger : str or Tagger
-        ``"none"`` (names from ``labels`` or "sound source"), ``"ast"`` or ``"clap"`` (sound
-        recognition per tracked source; ``pip install 'spa2v[tagging]'``), or a ready tagger.
-        Labels, when given, win over recognised names.
-    tagger_model : str or None
-        Local folder or hub id of the tagger's model (defaults in
-        :data:`spa2v.tagging.base.DEFAULT_MODELS`).
-    vocabulary : str or Path or None
-        The CLAP tagger's vocabulary file (one drawable name per line).
+        Reuse an already measured cue sheet (measured with the same analysis options and
+        ``planning.known_sources`` for the same effect).
+    **options
+        Options on top of ``config``, by field name (``labels=["cow"]``, ``sources=2``,
+        ``planner="gemini"``, ``keyframes=8``…) or by section (``llm={...}``). ``planner``
+        and ``tagger`` may also be ready objects (a :class:`~spa2v.planning.Planner`, a
+        :class:`~spa2v.tagging.Tagger`).
 
     Returns
     -------
@@ -99,37 +65,28 @@ def plan(
     >>> layout = plan("street.wav", labels=["car"])  # doctest: +SKIP
     >>> layout.save("layout.json")  # doctest: +SKIP
     """
-    options = PlanOptions(
-        labels=tuple(labels),
-        keyframes=keyframes,
-        keyframe_rate=keyframe_rate,
-        fov_deg=fov_deg,
-        width=width,
-        height=height,
-    )
-    chosen = get_planner(planner, llm) if isinstance(planner, str) else planner
-    n_known = known_sources(labels, sources)
-    if cue_sheet is None:
-        params = CueParams(n_sources=n_known)
-        sheet = cues(audio, sr=sr, channels=channels, params=params)
-    else:
-        sheet = cue_sheet
+    ready_planner = pop_ready(options, "planner")
+    ready_tagger = pop_ready(options, "tagger")
+    cfg = as_config(config, options)
+    chosen = ready_planner or get_planner(cfg.planning.planner, cfg)
+    a = cfg.analysis
+    sheet = cue_sheet or cues(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg))
     # a planner that attaches the audio gets it only while it is short enough to attach
     wanted = chosen.needs_audio and sheet.duration_s <= getattr(chosen, "max_audio_s", math.inf)
-    samples = load_audio(audio, sr=sr, channels=channels) if wanted else None
+    samples = load_audio(audio, sr=a.sr, channels=a.channels) if wanted else None
     n_src = max(1, len(sheet.sources))
-    if not (isinstance(tagger, str) and tagger == "none") and len(labels) < n_src:
-        from spa2v.tagging import get_tagger, tag_sources
+    tags: tuple[Any, ...] = ()
+    tagger = ready_tagger or TAGGERS.get(cfg.tagging.tagger, cfg)
+    if tagger is not None and len(cfg.planning.labels) < n_src:
+        from spa2v.tagging import tag_sources
 
-        model = get_tagger(tagger, tagger_model, vocabulary) if isinstance(tagger, str) else tagger
-        if model is not None:
-            rec = samples or load_audio(audio, sr=sr, channels=channels)
-            tags = tuple(tag_sources(rec.samples, rec.sr, sheet, model))
-            options = dataclasses.replace(options, tags=tags)
-    layout = chosen.plan(sheet, samples, options)
-    if options.tags:
+        rec = samples or load_audio(audio, sr=a.sr, channels=a.channels)
+        tags = tuple(tag_sources(rec.samples, rec.sr, sheet, tagger))
+    plan_options = PlanOptions.model_validate({**cfg.planning.model_dump(), "tags": tags})
+    layout = chosen.plan(sheet, samples, plan_options)
+    if tags:
         data = layout.model_dump(by_alias=True)
-        data["tags"] = [dataclasses.asdict(t) for t in options.tags]
+        data["tags"] = [dataclasses.asdict(t) for t in tags]
         layout = VSL.model_validate(data)
     return layout
 
@@ -137,18 +94,12 @@ def plan(
 def render(
     layout: VSL | str | Path,
     output: str | Path,
+    config: RunConfig | Mapping[str, Any] | str | Path | None = None,
     *,
     audio: str | Path | None = None,
-    fps: float = 24.0,
-    overlay: bool = False,
-    seed: int = 0,
-    generator: str = "animatic",
-    width: int | None = None,
-    height: int | None = None,
-    channels: tuple[int, int] | None = None,
     progress: Callable[[float, float | None], None] | None = None,
-    diffusion: DiffusionSettings | None = None,
     step_progress: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> Path:
     """Render a layout into an MP4 video (H.264), with the audio when given (AAC stereo).
 
@@ -158,27 +109,19 @@ def render(
         The layout, or a layout JSON file.
     output : str or Path
         Video file to write (``.mp4``), atomically.
+    config : RunConfig, mapping, config file or None
+        The run's configuration; this reads the ``render`` and ``diffusion`` sections, the
+        analysis ``channels`` of a many-channel ``audio``, and ``width``/``height`` when set
+        (otherwise the frame size is the layout's).
     audio : str or Path or None
         Recording to play with the video; it also drives each object's sound cue.
-    fps : float
-        Frame rate.
-    overlay : bool
-        Draw boxes, ids and frame captions over the video (for checking layouts).
-    seed : int
-        Seed of the generator's random choices.
-    generator : str
-        ``"animatic"`` (the embedded storyboard renderer) or ``"diffusion"`` (AnimateDiff with
-        layout guidance; ``pip install 'spa2v[diffusion]'`` and the weights on this machine).
-    width, height : int or None
-        Frame size; None uses the layout's.
-    channels : (int, int) or None
-        Left and right channel indices of a many-channel ``audio``.
     progress : callable or None
         Called with ``(frames done, total frames)``.
-    diffusion : DiffusionSettings or None
-        Options of the diffusion generator (model folders, frames, steps, guidance…).
     step_progress : callable or None
         Called with ``(denoising steps done, total)`` by the diffusion generator.
+    **options
+        Options on top of ``config`` by field name (``fps=12``, ``generator="diffusion"``,
+        ``steps=10``…) or by section; ``generator`` may also be a ready generator.
 
     Returns
     -------
@@ -190,26 +133,13 @@ def render(
     >>> spa2v.render("layout.json", "video.mp4", audio="street.wav")  # doctest: +SKIP
     """
     from spa2v.generation.render import render_video
-    from spa2v.options import check_options
 
-    size = {k: v for k, v in (("width", width), ("height", height)) if v is not None}
-    check_options(fps=fps, seed=seed, generator=generator, overlay=overlay, **size)
+    ready = pop_ready(options, "generator")
+    cfg = as_config(config, options)
     vsl = layout if isinstance(layout, VSL) else VSL.load(layout)
-    return render_video(
-        vsl,
-        output,
-        audio=audio,
-        channels=channels,
-        generator=generator,
-        fps=fps,
-        width=width,
-        height=height,
-        seed=seed,
-        overlay=overlay,
-        progress=progress,
-        diffusion=diffusion,
-        step_progress=step_progress,
-    )
+    return render_video(vsl, output, cfg, audio=audio, progress=progress,
+                        step_progress=step_progress,
+                        **({"generator": ready} if ready is not None else {}))  # fmt: skip
 
 
 @dataclass
@@ -245,36 +175,20 @@ RUN_FILES = {"layout": "layout.json", "cues": "cues.json", "plot": "cues.png", "
 def run(
     audio: str | Path,
     outdir: str | Path,
+    config: RunConfig | Mapping[str, Any] | str | Path | None = None,
     *,
-    labels: Sequence[str] = (),
-    sources: int | None = None,
-    planner: str = "cues",
-    generator: str = "animatic",
-    keyframes: int | None = None,
-    keyframe_rate: float = 2.0,
-    fov_deg: float = 90.0,
-    width: int = 512,
-    height: int = 320,
-    fps: float = 24.0,
-    seed: int = 0,
-    overlay: bool = False,
     force: bool = False,
-    sr: int | None = 48_000,
-    channels: tuple[int, int] | None = None,
-    llm: LLMSettings | None = None,
-    diffusion: DiffusionSettings | None = None,
-    tagger: str = "none",
-    tagger_model: str | None = None,
-    vocabulary: str | Path | None = None,
     progress: StageProgress | None = None,
+    **options: Any,
 ) -> RunResult:
     """The whole job: recording → cues → layout → video, all written to ``outdir``.
 
     Writes ``layout.json``, ``cues.json``, ``cues.png``, ``video.mp4`` (+ ``video_overlay.mp4``
-    with ``overlay``) and ``run.json`` (settings, versions, timings). They are written into a
-    hidden folder inside ``outdir`` and moved into place when all are ready, ``run.json``
-    last: an interrupted run leaves an earlier result in ``outdir`` whole, and a folder with
-    ``run.json`` is always complete.
+    with ``overlay``) and ``run.json`` (the full configuration, versions, timings). They are
+    written into a hidden folder inside ``outdir`` and moved into place when all are ready,
+    ``run.json`` last: an interrupted run leaves an earlier result in ``outdir`` whole, and a
+    folder with ``run.json`` is always complete. ``run.json`` is a config file itself:
+    ``spa2v.run(audio, other, "outdir/run.json")`` repeats the run.
 
     Parameters
     ----------
@@ -285,17 +199,16 @@ def run(
         ``force`` (then the files above are replaced, a ``video_overlay.mp4`` of an earlier
         run is removed when this one makes none, other files are left alone). The recording
         may not be one of the files above.
-    labels, sources, planner, keyframes, keyframe_rate, fov_deg, width, height, sr, channels, llm
-        As for :func:`plan`; so are ``tagger``, ``tagger_model`` and ``vocabulary``.
-    generator, fps, seed, diffusion
-        As for :func:`render`.
-    overlay : bool
-        Also write ``video_overlay.mp4`` with boxes, ids and captions drawn.
+    config : RunConfig, mapping, config file or None
+        The run's configuration (:class:`spa2v.config.RunConfig`). None: the defaults.
     force : bool
         Write into a non-empty ``outdir``.
     progress : callable or None
         Called with ``(stage, done, total)``; stages are ``"cues"`` (seconds of audio),
         ``"plan"``, ``"plot"``, ``"denoise"`` (diffusion steps) and ``"render"`` (frames).
+    **options
+        Options on top of ``config``, by field name (``labels=["cow"]``, ``fps=12``,
+        ``generator="diffusion"``, ``steps=10``…) or by section (``diffusion={...}``).
 
     Returns
     -------
@@ -307,37 +220,24 @@ def run(
     >>> result.files["video"]  # doctest: +SKIP
     PosixPath('out/field/video.mp4')
     """
-    from spa2v.audio.cues import CueParams
     from spa2v.generation.render import render_video
     from spa2v.media.files import atomic_write_text, dumps_json, staged_outputs
     from spa2v.media.plots import plot_cues
-    from spa2v.options import check_options
 
-    # check every option before the long work starts
-    check_options(labels=list(labels), sources=sources, planner=planner, generator=generator,
-                  keyframes=keyframes, keyframe_rate=keyframe_rate, fov_deg=fov_deg,
-                  width=width, height=height, fps=fps, seed=seed, overlay=overlay,
-                  tagger=tagger)  # fmt: skip
+    cfg = as_config(config, options)  # every option is checked before the long work starts
     out = Path(outdir)
-    names = {k: n for k, n in RUN_FILES.items() if overlay or k != "video_overlay"}
+    names = {k: n for k, n in RUN_FILES.items() if cfg.render.overlay or k != "video_overlay"}
     if Path(audio).exists() and out.is_dir():
         own = {(out / n).resolve() for n in RUN_FILES.values()}
         if Path(audio).resolve() in own:
             raise ParameterError(f"{audio}: is one of the files this run would write into {out}; "
                                  "choose another output folder")  # fmt: skip
-    chosen = preflight(planner=planner, generator=generator, tagger=tagger,
-                       tagger_model=tagger_model, llm=llm, diffusion=diffusion)  # fmt: skip
-    n_known = known_sources(labels, sources)
-    params = CueParams(n_sources=n_known)
-    tagger_obj: Any = "none"
-    if tagger != "none":
-        from spa2v.tagging import get_tagger
-
-        tagger_obj = get_tagger(tagger, tagger_model, vocabulary)  # a missing model: now
+    backends = preflight(cfg)
     if not Path(audio).exists():
         from spa2v.errors import AudioFileNotFoundError
 
         raise AudioFileNotFoundError(f"{audio}: no such file")
+    a = cfg.analysis
 
     def tell(stage: str) -> Callable[[float, float | None], None] | None:
         if progress is None:
@@ -352,26 +252,13 @@ def run(
         files = {k: stage / n for k, n in names.items()}
 
         t0 = time.perf_counter()
-        sheet = cues(audio, sr=sr, channels=channels, params=params, progress=tell("cues"))
+        sheet = cues(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg),
+                     progress=tell("cues"))  # fmt: skip
         sheet.save(files["cues"])
         timings["cues"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        layout = plan(
-            audio,
-            labels=labels,
-            sources=sources,
-            keyframes=keyframes,
-            keyframe_rate=keyframe_rate,
-            fov_deg=fov_deg,
-            width=width,
-            height=height,
-            planner=chosen,  # built and checked above
-            sr=sr,
-            channels=channels,
-            cue_sheet=sheet,
-            tagger=tagger_obj,
-        )
+        layout = plan(audio, cfg, cue_sheet=sheet, **backends.ready())
         layout.save(files["layout"])
         timings["plan"] = time.perf_counter() - t0
         if progress is not None:
@@ -384,94 +271,76 @@ def run(
             progress("plot", 1, 1)
 
         t0 = time.perf_counter()
-        render_video(
-            layout,
-            files["video"],
-            audio=audio,
-            cue_sheet=sheet,
-            channels=channels,
-            generator=generator,
-            fps=fps,
-            seed=seed,
-            overlay_output=files.get("video_overlay"),
-            progress=tell("render"),
-            diffusion=diffusion,
-            step_progress=tell("denoise"),
-        )
+        render_video(layout, files["video"], cfg, audio=audio, cue_sheet=sheet,
+                     generator=backends.generator, overlay=False,
+                     overlay_output=files.get("video_overlay"), progress=tell("render"),
+                     step_progress=tell("denoise"))  # fmt: skip
         timings["render"] = time.perf_counter() - t0
 
         record = {
-            "schema": "spa2v.run/1",
+            "schema": "spa2v.run/2",
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "input": str(audio),
-            "settings": {
-                "labels": list(labels),
-                "sources": sources,
-                "planner": planner,
-                "generator": generator,
-                "keyframes": keyframes,
-                "keyframe_rate": keyframe_rate,
-                "fov_deg": fov_deg,
-                "width": width,
-                "height": height,
-                "fps": fps,
-                "seed": seed,
-                "overlay": overlay,
-                "sr": sr,
-                "channels": list(channels) if channels else None,
-                "diffusion": dataclasses.asdict(diffusion)
-                if diffusion and generator == "diffusion"
-                else None,
-            },
+            "config": run_record(cfg),
             "outputs": {k: p.name for k, p in files.items()},
-            "planning": (layout.model_extra or {}).get("planning", {"path": planner}),
+            "planning": (layout.model_extra or {}).get("planning",
+                                                       {"path": cfg.planning.planner}),
             "tags": (layout.model_extra or {}).get("tags", []),
             "objects": [o.name for o in layout.objects],
             "caption": layout.caption,
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "versions": _versions(),
-        }
+        }  # fmt: skip
         atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
     files = {k: out / n for k, n in names.items()}
     return RunResult(outdir=out, files=files, layout=layout, timings_s=timings)
 
 
-def __getattr__(name: str) -> Any:
-    # the settings of optional backends load when they are used
-    if name == "LLMSettings":
-        from spa2v.planning.llm.planner import LLMSettings
+def run_record(config: RunConfig) -> dict[str, Any]:
+    """The full configuration as ``run.json`` records it: every field, paths absolute (so
+    the record works as a config file from any folder)."""
+    data = config.model_dump(mode="json")
+    for values in data.values():
+        for name in values:
+            if name in PATH_FIELDS and values[name]:
+                v = values[name]
+                values[name] = ([str(Path(x).absolute()) for x in v] if isinstance(v, list)
+                                else str(Path(v).absolute()))  # fmt: skip
+    return data
 
-        return LLMSettings
-    if name == "DiffusionSettings":
-        from spa2v.generation.diffusion.settings import DiffusionSettings
 
-        return DiffusionSettings
-    raise AttributeError(f"module 'spa2v.api' has no attribute {name!r}")
+@dataclass
+class Backends:
+    """The backends of a run, built and checked by :func:`preflight`."""
+
+    planner: Planner
+    generator: Generator
+    tagger: Tagger | None
+
+    def ready(self) -> dict[str, Any]:
+        """The planner and tagger as :func:`plan` takes them ready-made."""
+        return {"planner": self.planner,
+                **({"tagger": self.tagger} if self.tagger is not None else {})}  # fmt: skip
 
 
-def preflight(
-    *,
-    planner: str = "cues",
-    generator: str = "animatic",
-    tagger: str = "none",
-    tagger_model: str | None = None,
-    llm: LLMSettings | None = None,
-    diffusion: DiffusionSettings | None = None,
-) -> Any:
+def preflight(config: RunConfig | Mapping[str, Any] | None = None, **options: Any) -> Backends:
     """Check, before any work, that the chosen backends can run on this machine.
 
     Extras installed, weights on this machine (nothing is downloaded), API keys set, a GPU
-    where one is asked for. :func:`run` calls it first; a batch calls it once for all items.
+    where one is asked for: each backend's ``preflight()``. :func:`run` calls it first; a
+    batch calls it once for each distinct configuration of its items.
 
     Parameters
     ----------
-    planner, generator, tagger, tagger_model, llm, diffusion
-        As for :func:`run`.
+    config : RunConfig or mapping or None
+        The run's configuration.
+    **options
+        Options on top of it, as for :func:`run`.
 
     Returns
     -------
-    Planner
-        The planner, built and checked (pass it on to :func:`plan`).
+    Backends
+        The planner, generator and tagger, built and checked (pass them on).
 
     Raises
     ------
@@ -479,16 +348,16 @@ def preflight(
         The first thing missing, in one line.
     """
     from spa2v.generation.base import get_generator
-    from spa2v.tagging.base import check_tagger
 
-    gen = get_generator(generator, diffusion)
-    if hasattr(gen, "check"):
-        gen.check()  # the extra, the weights, the device
-    chosen = get_planner(planner, llm)
-    if hasattr(chosen, "backend"):
-        chosen.backend()  # the SDK and the API key
-    check_tagger(tagger, tagger_model)
-    return chosen
+    cfg = as_config(config, options)
+    found = Backends(planner=get_planner(cfg.planning.planner, cfg),
+                     generator=get_generator(cfg.render.generator, cfg),
+                     tagger=TAGGERS.get(cfg.tagging.tagger, cfg))  # fmt: skip
+    found.generator.preflight()  # the extra, the weights, the device
+    found.planner.preflight()  # the SDK and the API key
+    if found.tagger is not None:
+        found.tagger.preflight()
+    return found
 
 
 def _versions() -> dict[str, Any]:
@@ -504,12 +373,11 @@ def _versions() -> dict[str, Any]:
 
 
 __all__ = [
-    "DiffusionSettings",
-    "LLMSettings",
+    "Backends",
+    "RunConfig",
     "RunResult",
     "cues",
     "get_planner",
-    "known_sources",
     "plan",
     "preflight",
     "render",

@@ -2,9 +2,12 @@
 
 Input is a folder of recordings, or a CSV/JSONL manifest with one row per item: ``path``
 (relative to the manifest's own folder unless absolute) and, optionally, ``name`` and any
-field of :class:`spa2v.options.RunOptions` (``labels`` — a list in JSONL, ``;``-separated in
-CSV —, ``sources``, ``planner``, ``generator``, ``seed``, ``fps``…). Every row is checked with
-that model; a bad row becomes that item's recorded error and the batch goes on.
+option of the run configuration (:class:`spa2v.config.RunConfig`), flat (``"fps": 12``) or
+nested by section (``"render": {"generator": "diffusion"}, "diffusion": {"model": …}``); in
+a CSV the columns are field names, and lists (``labels``, ``guidance_layers``, ``examples``)
+are ``;``-separated. A row's options go on top of the batch's own configuration; every row is
+checked, and a bad row becomes that item's recorded error, naming the field, and the batch
+goes on.
 
 Each item gets its own output folder, written as ``spa2v run`` writes it. An item is done when
 its folder holds ``run.json`` (written last, after the other files are in place): a rerun
@@ -30,15 +33,16 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from spa2v.audio.load import AUDIO_SUFFIXES
+from spa2v.config import LIST_FIELDS, RunConfig, validation_message
 from spa2v.errors import ParameterError
 from spa2v.media.files import (
     FolderBusyError,
@@ -47,7 +51,6 @@ from spa2v.media.files import (
     folder_lock,
     remove_leftovers,
 )
-from spa2v.options import ManifestRow, RunOptions, check_options, validation_message
 
 #: How often a worker checks that the batch that started it is still alive, s.
 PARENT_POLL_S = 0.2
@@ -61,8 +64,15 @@ class Item:
 
     name: str
     audio: str
-    options: dict[str, Any] = field(default_factory=dict)
+    config: RunConfig = field(default_factory=RunConfig)
     error: str | None = None
+
+
+class _Row(BaseModel):
+    """What a manifest row holds besides run options."""
+
+    path: str = Field(min_length=1)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 def _safe(name: str) -> str:
@@ -90,18 +100,19 @@ def _manifest_rows(src: Path) -> list[tuple[str, Any]]:
             rows.append((f"line {n}", ValueError("more cells than columns")))
             continue
         clean: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
-        if "labels" in clean:
-            clean["labels"] = [x.strip() for x in clean["labels"].split(";") if x.strip()]
+        for key, value in clean.items():
+            if key in LIST_FIELDS:
+                clean[key] = [x.strip() for x in value.split(";") if x.strip()]
         rows.append((f"line {n}", clean))
     return rows
 
 
-def discover(source: str | Path) -> list[Item]:
+def discover(source: str | Path, config: RunConfig | None = None) -> list[Item]:
     """The items of a folder or a CSV/JSONL manifest (names made unique).
 
-    Paths in a manifest are relative to the manifest's folder; every row is validated with
-    :class:`spa2v.options.ManifestRow`, and an invalid one becomes an :class:`Item` whose
-    ``error`` says which field is wrong.
+    Paths in a manifest are relative to the manifest's folder; every row's options are put
+    on top of ``config`` (the batch's own) and validated, and an invalid row becomes an
+    :class:`Item` whose ``error`` says which field is wrong.
 
     Raises
     ------
@@ -134,12 +145,13 @@ def discover(source: str | Path) -> list[Item]:
                 raise ParameterError(str(raw))
             if not isinstance(raw, dict):
                 raise ParameterError("a row must be an object with a 'path'")
-            row = ManifestRow(**raw)
+            row = _Row.model_validate({k: raw.get(k) for k in ("path", "name") if k in raw})
             path = Path(row.path)
             # absolute: workers (on other Ray nodes too) need not share the working folder
             audio = str((base / path).absolute())
-            stem, opts = row.name or path.stem, row.model_dump(exclude={"path", "name"},
-                                                                exclude_unset=True)  # fmt: skip
+            stem = row.name or path.stem
+            item_config = RunConfig.build(config, {k: v for k, v in raw.items()
+                                                   if k not in ("path", "name")})  # fmt: skip
         except (ValidationError, ParameterError) as exc:
             msg = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
             error = f"{src.name} {where}: {msg}"
@@ -148,8 +160,8 @@ def discover(source: str | Path) -> list[Item]:
             from_path = Path(given).stem if isinstance(given, str) else None
             stem = next((x for x in (named, from_path) if isinstance(x, str) and x), where)
             audio = str((base / given).absolute()) if from_path else f"(no path: {given!r})"
-            opts = {}
-        items.append(Item(_safe(stem), audio, opts, error))
+            item_config = config or RunConfig()
+        items.append(Item(_safe(stem), audio, item_config, error))
     return _unique_names(items)
 
 
@@ -190,7 +202,7 @@ def is_done(outdir: Path, audio: str | None = None) -> bool:
     return isinstance(made_from, str) and Path(made_from).absolute() == Path(audio).absolute()
 
 
-def run_item(item: Item, outdir: str, options: dict[str, Any]) -> dict[str, Any]:
+def run_item(item: Item, outdir: str) -> dict[str, Any]:
     """Process one item; never raises for a bad recording (the error is returned)."""
     import warnings
 
@@ -206,7 +218,7 @@ def run_item(item: Item, outdir: str, options: dict[str, Any]) -> dict[str, Any]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = api.run(item.audio, target, force=True, **{**options, **item.options})
+            result = api.run(item.audio, target, item.config, force=True)
         record.update(status="ok", timings_s={k: round(v, 3) for k, v in
                                               result.timings_s.items()})  # fmt: skip
     except Spa2vError as exc:
@@ -228,7 +240,7 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="spa2v-parent-watch", daemon=True).start()
 
 
-def _worker(conn: Any, parent: int, outdir: str, options: dict[str, Any]) -> None:
+def _worker(conn: Any, parent: int, outdir: str) -> None:
     """A worker process: run the items the parent sends until it sends None or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone answers Ctrl-C
     _exit_with_parent(parent)
@@ -239,13 +251,13 @@ def _worker(conn: Any, parent: int, outdir: str, options: dict[str, Any]) -> Non
             return
         if item is None:
             return
-        conn.send(run_item(item, outdir, options))
+        conn.send(run_item(item, outdir))
 
 
 class _Worker:
-    def __init__(self, ctx: Any, outdir: str, options: dict[str, Any]) -> None:
+    def __init__(self, ctx: Any, outdir: str) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, os.getpid(), outdir, options),
+        self.proc = ctx.Process(target=_worker, args=(child, os.getpid(), outdir),
                                 daemon=True, name="spa2v-batch-worker")  # fmt: skip
         # born ignoring SIGINT, so a Ctrl-C to the group while it starts cannot kill it
         main = threading.current_thread() is threading.main_thread()
@@ -281,11 +293,10 @@ def _lost(item: Item, code: int | None) -> dict[str, Any]:
             "error": f"the worker process running it ended unexpectedly ({how})"}  # fmt: skip
 
 
-def _local(items: list[Item], outdir: str, options: dict[str, Any],
-           workers: int) -> Iterator[dict[str, Any]]:  # fmt: skip
+def _local(items: list[Item], outdir: str, workers: int) -> Iterator[dict[str, Any]]:
     if workers <= 1 or len(items) <= 1:
         for item in items:
-            yield run_item(item, outdir, options)
+            yield run_item(item, outdir)
         return
     import multiprocessing as mp
     from multiprocessing.connection import wait
@@ -296,7 +307,7 @@ def _local(items: list[Item], outdir: str, options: dict[str, Any],
     clean = False
     try:
         for _ in range(min(workers, len(queue))):
-            w = _Worker(ctx, outdir, options)
+            w = _Worker(ctx, outdir)
             pool.append(w)
             w.give(queue.popleft())
         while any(w.item is not None for w in pool):
@@ -320,7 +331,7 @@ def _local(items: list[Item], outdir: str, options: dict[str, Any],
                     w.stop(now=True)
                     pool.remove(w)
                     if queue:
-                        w = _Worker(ctx, outdir, options)
+                        w = _Worker(ctx, outdir)
                         pool.append(w)
                 if queue:
                     w.give(queue.popleft())
@@ -348,7 +359,7 @@ def _check_ray_address(address: str) -> None:
         ) from None
 
 
-def _ray(items: list[Item], outdir: str, options: dict[str, Any], workers: int,
+def _ray(items: list[Item], outdir: str, workers: int,
          address: str | None) -> Iterator[dict[str, Any]]:  # fmt: skip
     from spa2v.extras import require
 
@@ -367,9 +378,9 @@ def _ray(items: list[Item], outdir: str, options: dict[str, Any], workers: int,
             raise ParameterError(f"cannot connect to Ray at {address}: {exc}") from None
         started = True
     try:
-        gpu = options.get("generator") == "diffusion"
-        task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0)(run_item)
-        pending = [task.remote(it, outdir, options) for it in items]
+        tasks = {gpu: ray.remote(num_cpus=1, num_gpus=int(gpu))(run_item) for gpu in (False, True)}
+        pending = [tasks[it.config.render.generator == "diffusion"].remote(it, outdir)
+                   for it in items]  # fmt: skip
         while pending:  # results stream back as they finish
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
@@ -435,7 +446,7 @@ def run_batch(
     workers: int = 1,
     engine: str = "local",
     address: str | None = None,
-    options: dict[str, Any] | None = None,
+    config: RunConfig | Mapping[str, Any] | None = None,
     retry_failed: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -453,8 +464,8 @@ def run_batch(
         Processes on this machine, or Ray tasks (a local instance, or ``address``).
     address : str or None
         Address of an existing Ray cluster (``auto`` for the one this machine belongs to).
-    options : dict
-        Options of :func:`spa2v.run` for every item (rows of a manifest may override them).
+    config : RunConfig or mapping or None
+        The run configuration of every item (rows of a manifest may override options).
     retry_failed : bool
         Try again the items whose last recorded attempt failed.
     progress : callable or None
@@ -474,12 +485,9 @@ def run_batch(
         raise ParameterError("--address is the address of a Ray cluster: it needs --engine ray")
     if not 1 <= workers <= 1024:
         raise ParameterError("--workers must be within 1 … 1024")
-    options = dict(options or {})
-    known = {k: list(v) if k == "labels" else v for k, v in options.items()
-             if k in RunOptions.model_fields}  # fmt: skip
-    check_options(**known)  # options for every item: a bad one stops the batch before it starts
-    items = discover(source)
-    _preflight(items, options)
+    base = RunConfig.build(config)  # a bad option for every item stops the batch before it starts
+    items = discover(source, base)
+    _preflight(items)
     out = Path(outdir).absolute()
     if out.exists() and not out.is_dir():
         raise ParameterError(f"{outdir}: exists and is not a folder")
@@ -489,23 +497,23 @@ def run_batch(
         raise ParameterError(f"cannot create the folder {outdir}: {exc.strerror}") from None
     with folder_lock(out):  # one batch at a time writes into OUTDIR
         return _run_locked(
-            items, out, options, workers=workers, engine=engine, address=address,
+            items, out, workers=workers, engine=engine, address=address,
             retry_failed=retry_failed, progress=progress,
         )  # fmt: skip
 
 
-def _preflight(items: list[Item], options: dict[str, Any]) -> None:
+def _preflight(items: list[Item]) -> None:
     """Check once, before any item, every backend the items will use (extras, weights…)."""
     from spa2v.api import preflight
 
-    combos = {(it.options.get("planner", options.get("planner", "cues")),
-               it.options.get("generator", options.get("generator", "animatic")),
-               it.options.get("tagger", options.get("tagger", "none")))
-              for it in items if it.error is None}  # fmt: skip
-    for planner, generator, tagger in sorted(combos):
-        preflight(planner=planner, generator=generator, tagger=tagger,
-                  tagger_model=options.get("tagger_model"), llm=options.get("llm"),
-                  diffusion=options.get("diffusion"))  # fmt: skip
+    backends = {"planning": {"planner"}, "render": {"generator"}, "llm": True, "tagging": True,
+                "diffusion": True}  # fmt: skip
+    seen = set()
+    for it in items:
+        key = it.config.model_dump_json(include=backends)  # type: ignore[arg-type]
+        if it.error is None and key not in seen:
+            seen.add(key)
+            preflight(it.config)
 
 
 def _clean_skipped(items: list[Item], out: Path) -> None:
@@ -524,7 +532,7 @@ def _clean_skipped(items: list[Item], out: Path) -> None:
                 continue  # in use, or not ours to clean
 
 
-def _run_locked(items: list[Item], out: Path, options: dict[str, Any], *, workers: int,
+def _run_locked(items: list[Item], out: Path, *, workers: int,
                 engine: str, address: str | None, retry_failed: bool,
                 progress: Callable[[int, int], None] | None) -> dict[str, Any]:  # fmt: skip
     log_path = out / "results.jsonl"
@@ -539,8 +547,8 @@ def _run_locked(items: list[Item], out: Path, options: dict[str, Any], *, worker
     t0 = time.perf_counter()
     if progress is not None:
         progress(skipped, len(items))
-    runner = (_local(todo, str(out), options, workers) if engine == "local"
-              else _ray(todo, str(out), options, workers, address))  # fmt: skip
+    runner = (_local(todo, str(out), workers) if engine == "local"
+              else _ray(todo, str(out), workers, address))  # fmt: skip
     with closing(runner), open(log_path, "a", encoding="utf-8") as log:
         for record in runner:
             record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")

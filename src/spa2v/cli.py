@@ -5,8 +5,13 @@ Errors caused by input (a missing file, a corrupt file, a bad option) print one 
 unexpected errors.
 """
 
+import functools
+import inspect
 import os
+import re
 import sys
+import types
+import typing
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,242 +38,110 @@ err = Console(stderr=True)
 
 # Options shared by the commands that read a recording.
 AudioArg = Annotated[Path, typer.Argument(help="Audio or video file (WAV, FLAC, MP3, MP4…).")]
-AnalysisRate = Annotated[int, typer.Option(help="Analysis sample rate in Hz.")]
-ChannelsOpt = Annotated[
-    str | None,
-    typer.Option(help="Left,right channel indices for files with more than two channels."),
-]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")]
-SourcesOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--sources",
-        help="Number of sources (1-3) when known; plan defaults to one per --label, "
-        "otherwise they are counted from the audio.",
-    ),
-]
-
-PlannerOpt = Annotated[
-    str,
-    typer.Option(
-        help="cues (offline, default), naive (baseline), gemini or openai (language models "
-        "given the measured cues; pip install 'spa2v\\[llm]')."
-    ),
-]
-_LLM = "LLM planners (gemini, openai)"
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--llm-model",
-        help="Model name (gemini-2.0-flash, gpt-4o-mini by default).",
-        rich_help_panel=_LLM,
-    ),
-]
-BaseUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Server URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio) "
-        "or a proxy; default OPENAI_BASE_URL or the provider's.",
-        rich_help_panel=_LLM,
-    ),
-]
-TemperatureOpt = Annotated[float, typer.Option(help="Sampling temperature.", rich_help_panel=_LLM)]
-LLMSeedOpt = Annotated[
-    int | None,
-    typer.Option(help="Sampling seed, where the backend supports it.", rich_help_panel=_LLM),
-]
-ExamplesOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        help="Folder of your own in-context examples (*.jsonl, or recordings with a "
-        "NAME.layout.json); repeatable.",
-        rich_help_panel=_LLM,
-    ),
-]
-NExamplesOpt = Annotated[
-    int, typer.Option(help="In-context examples retrieved per request.", rich_help_panel=_LLM)
-]
-TrustOpt = Annotated[
-    str,
-    typer.Option(
-        help="Cue lock: blend (fix boxes that contradict strong cues), cues (positions from "
-        "the cues) or llm (the model's boxes as they are).",
-        rich_help_panel=_LLM,
-    ),
-]
-SendAudioOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--send-audio/--no-send-audio",
-        help="Attach the recording (mono) so the model can tell what sounds "
-        "(default: gemini yes, openai no).",
-        rich_help_panel=_LLM,
-    ),
-]
-TimeoutOpt = Annotated[
-    float, typer.Option(help="Time limit of one model call, s.", rich_help_panel=_LLM)
-]
-CacheOpt = Annotated[
-    bool,
-    typer.Option(
-        "--cache/--no-cache", help="Reuse cached answers for the same request.",
-        rich_help_panel=_LLM,
-    ),
-]  # fmt: skip
-PromptOpt = Annotated[
-    Path | None, typer.Option(help="Another prompt template file.", rich_help_panel=_LLM)
-]
-JsonModeOpt = Annotated[
-    str,
-    typer.Option(
-        help="Structured output of OpenAI-compatible servers: schema, object or none.",
-        rich_help_panel=_LLM,
-    ),
-]
-
-
-_DIFF = "Diffusion generator (--generator diffusion)"
-DModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        help="Stable Diffusion 1.5 weights: local folder or hub id on this machine "
-        "(default stable-diffusion-v1-5/stable-diffusion-v1-5; safetensors only).",
-        rich_help_panel=_DIFF,
-    ),
-]
-AdapterOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="AnimateDiff motion adapter: local folder or hub id "
-        "(default guoyww/animatediff-motion-adapter-v1-5-2).",
-        rich_help_panel=_DIFF,
-    ),
-]
-FramesOpt = Annotated[
-    int,
-    typer.Option(
-        help="Frames generated, stretched over the clip (over 16: FreeNoise windows).",
-        rich_help_panel=_DIFF,
-    ),
-]
-StepsOpt = Annotated[int, typer.Option(help="Denoising steps.", rich_help_panel=_DIFF)]
-DeviceOpt = Annotated[
-    str | None,
-    typer.Option(help="cuda or cpu (default: cuda when available).", rich_help_panel=_DIFF),
-]
-CaptionsOpt = Annotated[
-    str,
-    typer.Option(help="Prompt per frame: global, local or mix.", rich_help_panel=_DIFF),
-]
-CfgOpt = Annotated[
-    float, typer.Option(help="Classifier-free guidance scale.", rich_help_panel=_DIFF)
-]
-LayoutGuidanceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--layout-guidance/--no-layout-guidance",
-        help="Steer the latents towards the boxes (training-free).",
-        rich_help_panel=_DIFF,
-    ),
-]
-GLayersOpt = Annotated[
-    str,
-    typer.Option(
-        help="UNet blocks whose cross-attention is guided, comma-separated.",
-        rich_help_panel=_DIFF,
-    ),
-]
-GStepsOpt = Annotated[
-    int | None,
-    typer.Option(help="First K steps guided (default: 5, or --steps if fewer).",
-                 rich_help_panel=_DIFF),
-]  # fmt: skip
-GItersOpt = Annotated[
-    int, typer.Option(help="Gradient updates per guided step.", rich_help_panel=_DIFF)
-]
-GScaleOpt = Annotated[
-    float, typer.Option(help="Step size of the latent update.", rich_help_panel=_DIFF)
-]
-GTopkOpt = Annotated[
-    float, typer.Option(help="Top-k fraction of pixels in the energy.", rich_help_panel=_DIFF)
-]
-OffloadOpt = Annotated[
-    bool,
-    typer.Option(help="Model CPU offload (less GPU memory, slower).", rich_help_panel=_DIFF),
-]
-ChunkOpt = Annotated[
-    int,
-    typer.Option(
-        help="Guide the frames in groups of this many (0 = all): less memory, approximate "
-        "gradient across groups.",
-        rich_help_panel=_DIFF,
-    ),
-]
-CheckpointOpt = Annotated[
-    bool,
-    typer.Option(
-        help="Gradient checkpointing in the guided passes (less memory, slower).",
-        rich_help_panel=_DIFF,
-    ),
-]
-
-
-def _diffusion_settings(p: dict[str, Any]) -> Any:
-    """DiffusionSettings from a command's diffusion options (its ``locals()``)."""
-    from spa2v.generation.diffusion import DiffusionSettings
-
-    defaults = DiffusionSettings()
-    return DiffusionSettings(
-        model=p["model"] or defaults.model,
-        motion_adapter=p["motion_adapter"] or defaults.motion_adapter,
-        frames=p["frames"], steps=p["steps"], device=p["device"], captions=p["captions"],
-        cfg_scale=p["cfg_scale"], layout_guidance=p["layout_guidance"],
-        layers=tuple(x.strip() for x in p["guidance_layers"].split(",") if x.strip()),
-        guidance_steps=p["guidance_steps"], iterations=p["guidance_iterations"],
-        layout_scale=p["guidance_scale"], topk=p["guidance_topk"],
-        cpu_offload=p["cpu_offload"], gradient_checkpointing=p["gradient_checkpointing"],
-        guidance_chunk=p["guidance_chunk"], fg_weight=p["fg_weight"], bg_weight=p["bg_weight"],
-    )  # fmt: skip
-
-
-TaggerOpt = Annotated[
-    str,
-    typer.Option(
-        help="Sound recognition per source: none (names from --label), ast or clap "
-        "(pip install 'spa2v\\[tagging]').",
-        rich_help_panel="Tagging",
-    ),
-]
-TaggerModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Tagger model: local folder or hub id on this machine (defaults: "
-        "MIT/ast-finetuned-audioset-10-10-0.4593, laion/clap-htsat-unfused).",
-        rich_help_panel="Tagging",
-    ),
-]
-VocabularyOpt = Annotated[
+ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        help="CLAP vocabulary file (one drawable name per line).", rich_help_panel="Tagging"
+        "--config",
+        help="Config file (TOML or JSON, or a run.json to repeat that run); options given "
+        "here win over it. spa2v config shows the result.",
     ),
 ]
 
 
-def _llm_settings(p: dict[str, Any]) -> Any:
-    """LLMSettings from a command's LLM options (its ``locals()``); None for the planners
-    that take none (their module then stays unloaded: a faster start)."""
-    if p["planner"] not in ("gemini", "openai"):
-        return None
-    from spa2v.planning.llm import LLMSettings
+def _flag(name: str) -> str:
+    """The command-line flag of a configuration field: its name with dashes."""
+    return "--" + name.replace("_", "-")
 
-    return LLMSettings(
-        model=p["llm_model"], base_url=p["base_url"], temperature=p["temperature"],
-        seed=p["llm_seed"], examples=tuple(p["examples"] or ()), k=p["n_examples"],
-        trust=p["trust"], send_audio=p["send_audio"], timeout_s=p["timeout"], cache=p["cache"],
-        prompt=p["prompt"], json_mode=p["json_mode"],
-    )  # fmt: skip
+
+def _as_flags(message: str) -> str:
+    """A library message with ``section.field`` worded as the field's flag."""
+    from spa2v.config import FIELDS, SECTIONS
+
+    pattern = r"\b(" + "|".join(SECTIONS) + r")\.(\w+)"
+    return re.sub(pattern, lambda m: _flag(m[2]) if m[2] in FIELDS else m[0], message)
+
+
+def _cli_type(annotation: Any) -> Any:
+    """The type a field takes on the command line (lists repeat; pairs are ``a,b``)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _cli_type(args[0])
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return list[_cli_type(args[0])]  # type: ignore[misc]
+    if origin is typing.Literal or origin is tuple:
+        return str
+    return annotation
+
+
+def _field_option(name: str) -> inspect.Parameter:
+    """A keyword parameter for Typer, made from a configuration field: flag, help, panel,
+    and the field's default shown (the parameter itself defaults to None: "not given")."""
+    from spa2v.config import FIELDS, SECTIONS
+
+    section = SECTIONS[FIELDS[name]]
+    info = section.model_fields[name]
+    kind = _cli_type(info.annotation)
+    decls = [f"{_flag(name)}/--no-{name.replace('_', '-')}" if kind is bool else _flag(name)]
+    if name == "labels":
+        decls.append("--label")  # one name a time reads better: --label cow --label dog
+    default = info.get_default(call_default_factory=True)
+    if isinstance(default, bool):
+        shown = ("" if default else "no-") + name.replace("_", "-")
+    elif isinstance(default, list | tuple):
+        shown = ",".join(map(str, default))
+    else:
+        shown = "" if default is None else str(default)
+    text = escape(info.description or "") + (escape(f" [default: {shown}]") if shown else "")
+    metavar = None
+    if typing.get_origin(kind) is list:  # repeatable: one value each time
+        metavar = "<" + typing.get_args(kind)[0].__name__.lower() + ">"
+    option = typer.Option(*decls, help=text, show_default=False, metavar=metavar,
+                          rich_help_panel=section.title)  # fmt: skip
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[kind | None, option])  # fmt: skip
+
+
+def _configured(*selection: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the options of the configuration sections (or fields) it reads.
+
+    The command gets ``--config FILE`` and one option per field, generated from
+    :mod:`spa2v.config` (so help, defaults and names are written once, there); it is called
+    with ``cfg``, the effective :class:`~spa2v.config.RunConfig`, and, if it asks for
+    ``sources``, where each value came from.
+    """
+    from spa2v.config import SECTIONS
+
+    names = [n for sel in selection
+             for n in (SECTIONS[sel].model_fields if sel in SECTIONS else (sel,))]  # fmt: skip
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(func)
+        own = [p for p in sig.parameters.values() if p.name not in ("cfg", "sources")]
+        config_param = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY,
+                                         default=None, annotation=ConfigOpt)  # fmt: skip
+        params = [*own, config_param, *(_field_option(n) for n in names)]
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            from spa2v.config import load_config
+
+            given = {n: kwargs.pop(n) for n in names}
+            given = {n: v for n, v in given.items() if v is not None and v != []}
+            path = kwargs.pop("config")
+            with _user_errors():
+                cfg, sources = load_config(path, given, given_as="command line")
+            if "sources" in sig.parameters:
+                kwargs["sources"] = sources
+            return func(cfg=cfg, **kwargs)
+
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return wrap
+
 
 
 #: Files longer than this get a progress bar.
@@ -301,7 +174,8 @@ def _user_errors() -> Iterator[None]:
             yield
         except Spa2vError as exc:
             _flush_warnings(caught)
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(_as_flags(str(exc)))}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[bold red]interrupted[/]")
@@ -332,17 +206,18 @@ def _flush_warnings(caught: list[warnings.WarningMessage]) -> None:
             err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
-def _parse_channels(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    parts = value.replace(" ", "").split(",")
-    try:
-        left, right = (int(p) for p in parts)
-    except ValueError:
-        raise ParameterError(
-            f"--channels expects two channel indices like 0,1 (left,right), got {value!r}"
-        ) from None
-    return left, right
+def _bars(label: str, enabled: bool) -> Any:
+    """Rich progress bars on stderr: label, bar, percentage, time left; gone when done."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn(label), BarColumn(), TaskProgressColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err, transient=True, disable=not enabled)
 
 
 @contextmanager
@@ -352,21 +227,7 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[float, float | No
     It appears only once the input is known to be longer than ``_PROGRESS_MIN_S``, so short
     files (and errors) leave the terminal untouched.
     """
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-    )
-    progress = Progress(*columns, console=err, transient=True)
+    progress = _bars("[bold]{task.description}", enabled=True)
     task = progress.add_task(label, total=None, start=False)
     state = {"started": False}
 
@@ -413,8 +274,10 @@ def _summary_table(cues: Any) -> "Table":
 
 
 @app.command()
+@_configured("analysis", "sources")
 def cues(
     audio: AudioArg,
+    cfg: Any,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the cue sheet JSON here (default: stdout)."),
@@ -422,36 +285,21 @@ def cues(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a multi-panel plot (PNG/SVG/PDF).")
     ] = None,
-    sr: AnalysisRate = 48_000,
-    channels: ChannelsOpt = None,
-    hop: Annotated[float, typer.Option(help="Hop between analysis frames, s.")] = 0.02,
-    max_delay_ms: Annotated[float, typer.Option(help="ITD search range, ±ms.")] = 1.0,
-    sources: SourcesOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Measure spatial cues (ITD, ILD, azimuth, loudness, pitch, onsets) of a recording."""
-    from pydantic import ValidationError
-
-    from spa2v.api import known_sources
     from spa2v.audio.cues import CueParams, analyze_file
-    from spa2v.options import validation_message
 
     with _user_errors():
         _writable(output, plot)  # before any work
-        try:
-            params = CueParams(
-                hop_s=hop, max_delay_ms=max_delay_ms, n_sources=known_sources((), sources)
-            )
-        except ValidationError as exc:
-            raise ParameterError(validation_message(exc)) from None
         if plot is not None:
             from spa2v.media.plots import check_plot_path
 
             check_plot_path(plot)  # before anything is written
+        a = cfg.analysis
         with _progress("analysing", enabled=not quiet) as update:
-            sheet = analyze_file(
-                audio, sr=sr, channels=_parse_channels(channels), params=params, progress=update
-            )
+            sheet = analyze_file(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg),
+                                 progress=update)  # fmt: skip
         if output is not None:
             sheet.save(output)
         if plot is not None:
@@ -548,43 +396,15 @@ def synth(
 
 
 @app.command()
+@_configured("analysis", "planning", "llm", "tagging")
 def plan(
     audio: AudioArg,
+    cfg: Any,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the layout JSON here (default: stdout)."),
     ] = None,
-    label: Annotated[
-        list[str] | None,
-        typer.Option(help="Object name, one per source from left to right (repeatable)."),
-    ] = None,
-    sources: SourcesOpt = None,
-    keyframes: Annotated[
-        int | None, typer.Option(help="Number of keyframes (default: 2 per second, at least 4).")
-    ] = None,
-    keyframe_rate: Annotated[float, typer.Option(help="Keyframes per second.")] = 2.0,
-    fov: Annotated[float, typer.Option(help="Horizontal field of view of the camera, °.")] = 90.0,
-    width: Annotated[int, typer.Option(help="Video width in pixels.")] = 512,
-    height: Annotated[int, typer.Option(help="Video height in pixels.")] = 320,
-    planner: PlannerOpt = "cues",
-    sr: AnalysisRate = 48_000,
-    channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
-    llm_model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    temperature: TemperatureOpt = 0.5,
-    llm_seed: LLMSeedOpt = 0,
-    examples: ExamplesOpt = None,
-    n_examples: NExamplesOpt = 3,
-    trust: TrustOpt = "blend",
-    send_audio: SendAudioOpt = None,
-    timeout: TimeoutOpt = 60.0,
-    cache: CacheOpt = True,
-    prompt: PromptOpt = None,
-    json_mode: JsonModeOpt = "schema",
-    tagger: TaggerOpt = "none",
-    tagger_model: TaggerModelOpt = None,
-    vocabulary: VocabularyOpt = None,
 ) -> None:
     """Plan a Video Scene Layout (objects, boxes over time, captions) from a recording."""
     from spa2v import api
@@ -592,31 +412,12 @@ def plan(
 
     with _user_errors():
         _writable(output)  # before any work
-        llm = _llm_settings(locals())
-        chosen = api.get_planner(planner, llm)
-        if hasattr(chosen, "backend"):
-            chosen.backend()  # a missing SDK or key: say so before measuring anything
-        picked = _parse_channels(channels)
-        params = CueParams(n_sources=api.known_sources(label or (), sources))
+        backends = api.preflight(cfg)  # a missing SDK, key or model: before measuring anything
+        a = cfg.analysis
         with _progress("analysing", enabled=not quiet) as update:
-            sheet = api.cues(audio, sr=sr, channels=picked, params=params, progress=update)
-        layout = api.plan(
-            audio,
-            labels=label or (),
-            sources=sources,
-            keyframes=keyframes,
-            keyframe_rate=keyframe_rate,
-            fov_deg=fov,
-            width=width,
-            height=height,
-            planner=chosen,  # built and checked above
-            sr=sr,
-            channels=picked,
-            cue_sheet=sheet,
-            tagger=tagger,
-            tagger_model=tagger_model,
-            vocabulary=vocabulary,
-        )
+            sheet = api.cues(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg),
+                             progress=update)  # fmt: skip
+        layout = api.plan(audio, cfg, cue_sheet=sheet, **backends.ready())
         if output is None:
             sys.stdout.write(layout.to_json() + "\n")
         else:
@@ -677,35 +478,10 @@ def schema(
             atomic_write_text(output, text)
 
 
-GeneratorOpt = Annotated[
-    str,
-    typer.Option(
-        help="animatic (embedded storyboard renderer, default) or diffusion (AnimateDiff with "
-        "layout guidance; pip install 'spa2v\\[diffusion]')."
-    ),
-]
-FpsOpt = Annotated[float, typer.Option(help="Frames per second.")]
-SeedOpt = Annotated[int, typer.Option(help="Seed of the generator's random choices.")]
-
-
 @contextmanager
 def _stages(enabled: bool) -> Iterator[Callable[[str, float, float | None], None]]:
     """Rich progress on stderr, one bar per stage, fed with (stage, done, total)."""
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[bold]{task.description:<9}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-    )
-    progress = Progress(*columns, console=err, transient=True, disable=not enabled)
+    progress = _bars("[bold]{task.description:<9}", enabled=enabled)
     tasks: dict[str, Any] = {}
 
     def update(stage: str, done: float, total: float | None) -> None:
@@ -723,174 +499,52 @@ def _stages(enabled: bool) -> Iterator[Callable[[str, float, float | None], None
 
 
 @app.command()
+@_configured("render", "diffusion", "width", "height", "channels")
 def render(
     layout: Annotated[Path, typer.Argument(help="Layout JSON (from spa2v plan).")],
+    cfg: Any,
     output: Annotated[Path, typer.Option("--output", "-o", help="Video file to write (.mp4).")],
     audio: Annotated[
         Path | None,
         typer.Option(help="Recording to play with the video; it also drives the sound cues."),
     ] = None,
-    fps: FpsOpt = 24.0,
-    overlay: Annotated[
-        bool, typer.Option(help="Draw boxes, ids and frame captions over the video.")
-    ] = False,
-    seed: SeedOpt = 0,
-    generator: GeneratorOpt = "animatic",
-    width: Annotated[int | None, typer.Option(help="Video width (default: the layout's).")] = None,
-    height: Annotated[
-        int | None, typer.Option(help="Video height (default: the layout's).")
-    ] = None,
-    channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
-    model: DModelOpt = None,
-    motion_adapter: AdapterOpt = None,
-    frames: FramesOpt = 16,
-    steps: StepsOpt = 25,
-    device: DeviceOpt = None,
-    captions: CaptionsOpt = "mix",
-    cfg_scale: CfgOpt = 7.5,
-    layout_guidance: LayoutGuidanceOpt = True,
-    guidance_layers: GLayersOpt = "down_blocks.1,down_blocks.2,up_blocks.1,up_blocks.2",
-    guidance_steps: GStepsOpt = None,
-    guidance_iterations: GItersOpt = 1,
-    guidance_scale: GScaleOpt = 5.0,
-    guidance_topk: GTopkOpt = 0.5,
-    cpu_offload: OffloadOpt = False,
-    gradient_checkpointing: CheckpointOpt = False,
-    guidance_chunk: ChunkOpt = 0,
-    fg_weight: Annotated[
-        float, typer.Option(help="Weight of the inside-the-box term.", rich_help_panel=_DIFF)
-    ] = 1.0,
-    bg_weight: Annotated[
-        float, typer.Option(help="Weight of the outside-the-box term.", rich_help_panel=_DIFF)
-    ] = 3.0,
 ) -> None:
-    """Render a layout into an MP4 video (H.264 + the audio as AAC stereo)."""
+    """Render a layout into an MP4 video (H.264 + the audio as AAC stereo); the frame size
+    is the layout's unless --width/--height say otherwise."""
     from spa2v import api
     from spa2v.layout.vsl import VSL
 
     with _user_errors():
         _writable(output)  # before any work
-        diffusion = _diffusion_settings(locals())
         vsl = VSL.load(layout)
         with _stages(not quiet) as update:
             api.render(
-                vsl,
-                output,
-                audio=audio,
-                fps=fps,
-                overlay=overlay,
-                seed=seed,
-                generator=generator,
-                width=width,
-                height=height,
-                channels=_parse_channels(channels),
+                vsl, output, cfg, audio=audio,
                 progress=lambda done, total: update("render", done, total),
-                diffusion=diffusion,
                 step_progress=lambda done, total: update("denoise", done, total),
-            )
+            )  # fmt: skip
         if not quiet:
             err.print(f"wrote video: {output}", highlight=False, markup=False)
 
 
 @app.command()
+@_configured("analysis", "planning", "llm", "tagging", "render", "diffusion")
 def run(
     audio: AudioArg,
+    cfg: Any,
     outdir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
-    label: Annotated[
-        list[str] | None,
-        typer.Option(help="Object name, one per source from left to right (repeatable)."),
-    ] = None,
-    sources: SourcesOpt = None,
-    planner: PlannerOpt = "cues",
-    generator: GeneratorOpt = "animatic",
-    keyframes: Annotated[
-        int | None, typer.Option(help="Number of keyframes (default: 2 per second, at least 4).")
-    ] = None,
-    keyframe_rate: Annotated[float, typer.Option(help="Keyframes per second.")] = 2.0,
-    fov: Annotated[float, typer.Option(help="Horizontal field of view of the camera, °.")] = 90.0,
-    width: Annotated[int, typer.Option(help="Video width in pixels.")] = 512,
-    height: Annotated[int, typer.Option(help="Video height in pixels.")] = 320,
-    fps: FpsOpt = 24.0,
-    seed: SeedOpt = 0,
-    overlay: Annotated[
-        bool, typer.Option(help="Also write video_overlay.mp4 with boxes, ids and captions.")
-    ] = False,
     force: Annotated[bool, typer.Option(help="Write into a non-empty output folder.")] = False,
-    sr: AnalysisRate = 48_000,
-    channels: ChannelsOpt = None,
     quiet: QuietOpt = False,
-    llm_model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    temperature: TemperatureOpt = 0.5,
-    llm_seed: LLMSeedOpt = 0,
-    examples: ExamplesOpt = None,
-    n_examples: NExamplesOpt = 3,
-    trust: TrustOpt = "blend",
-    send_audio: SendAudioOpt = None,
-    timeout: TimeoutOpt = 60.0,
-    cache: CacheOpt = True,
-    prompt: PromptOpt = None,
-    json_mode: JsonModeOpt = "schema",
-    tagger: TaggerOpt = "none",
-    tagger_model: TaggerModelOpt = None,
-    vocabulary: VocabularyOpt = None,
-    model: DModelOpt = None,
-    motion_adapter: AdapterOpt = None,
-    frames: FramesOpt = 16,
-    steps: StepsOpt = 25,
-    device: DeviceOpt = None,
-    captions: CaptionsOpt = "mix",
-    cfg_scale: CfgOpt = 7.5,
-    layout_guidance: LayoutGuidanceOpt = True,
-    guidance_layers: GLayersOpt = "down_blocks.1,down_blocks.2,up_blocks.1,up_blocks.2",
-    guidance_steps: GStepsOpt = None,
-    guidance_iterations: GItersOpt = 1,
-    guidance_scale: GScaleOpt = 5.0,
-    guidance_topk: GTopkOpt = 0.5,
-    cpu_offload: OffloadOpt = False,
-    gradient_checkpointing: CheckpointOpt = False,
-    guidance_chunk: ChunkOpt = 0,
-    fg_weight: Annotated[
-        float, typer.Option(help="Weight of the inside-the-box term.", rich_help_panel=_DIFF)
-    ] = 1.0,
-    bg_weight: Annotated[
-        float, typer.Option(help="Weight of the outside-the-box term.", rich_help_panel=_DIFF)
-    ] = 3.0,
 ) -> None:
     """Recording → cues → layout → video: writes layout.json, cues.json, cues.png, video.mp4,
-    run.json (and video_overlay.mp4 with --overlay) into the output folder."""
+    run.json (and video_overlay.mp4 with --overlay) into the output folder. run.json records
+    the whole configuration: --config OUT/run.json repeats the run."""
     from spa2v import api
 
     with _user_errors():
-        llm = _llm_settings(locals())
-        diffusion = _diffusion_settings(locals())
         with _stages(not quiet) as update:
-            result = api.run(
-                audio,
-                outdir,
-                labels=label or (),
-                sources=sources,
-                planner=planner,
-                generator=generator,
-                keyframes=keyframes,
-                keyframe_rate=keyframe_rate,
-                fov_deg=fov,
-                width=width,
-                height=height,
-                fps=fps,
-                seed=seed,
-                overlay=overlay,
-                force=force,
-                sr=sr,
-                channels=_parse_channels(channels),
-                llm=llm,
-                diffusion=diffusion,
-                tagger=tagger,
-                tagger_model=tagger_model,
-                vocabulary=vocabulary,
-                progress=update,
-            )
+            result = api.run(audio, outdir, cfg, force=force, progress=update)
         if not quiet:
             err.print(f"[bold]{escape(result.layout.caption)}[/]", highlight=False, soft_wrap=True)
             record = (result.layout.model_extra or {}).get("planning")
@@ -905,11 +559,36 @@ def run(
             err.print(f"video: {result.files['video']}", highlight=False, markup=False)
 
 
+@app.command("config")
+@_configured("analysis", "planning", "llm", "tagging", "render", "diffusion")
+def config_cmd(
+    cfg: Any,
+    sources: Any,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the effective configuration (TOML): defaults, a --config file and the options
+    given, each value with where it came from. The output works as a --config file."""
+    with _user_errors():
+        _writable(output)
+        text = cfg.to_toml(sources)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            from spa2v.media.files import atomic_write_text
+
+            atomic_write_text(output, text)
+            err.print(f"wrote {output}", highlight=False, markup=False)
+
+
 @app.command()
+@_configured("analysis", "planning", "llm", "tagging", "render", "diffusion")
 def batch(
     source: Annotated[
         Path, typer.Argument(help="Folder of recordings, or a CSV/JSONL manifest (path, labels…).")
     ],
+    cfg: Any,
     outdir: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     workers: Annotated[
         int, typer.Option(help="Items processed at once (each in its own process when over 1).")
@@ -921,16 +600,6 @@ def batch(
             help="Ray cluster address, with --engine ray (auto: the one this machine is in)."
         ),
     ] = None,
-    label: Annotated[
-        list[str] | None,
-        typer.Option(help="Object names for every item (a manifest may override)."),
-    ] = None,
-    planner: PlannerOpt = "cues",
-    generator: GeneratorOpt = "animatic",
-    fps: FpsOpt = 24.0,
-    seed: SeedOpt = 0,
-    overlay: Annotated[bool, typer.Option(help="Also write video_overlay.mp4 per item.")] = False,
-    tagger: TaggerOpt = "none",
     retry_failed: Annotated[
         bool, typer.Option(help="Try again the items that failed in an earlier run.")
     ] = False,
@@ -938,19 +607,16 @@ def batch(
 ) -> None:
     """spa2v run over many recordings: resumable, one bad file never stops the batch.
 
-    Manifest paths are relative to the manifest's folder. Exit status 1 while any item's last
-    attempt failed (this run's or an earlier one's; see results.jsonl), 2 for a bad command,
-    130 when interrupted."""
+    The options apply to every item; a manifest row may override any of them (flat, or
+    nested by section). Manifest paths are relative to the manifest's folder. Exit status 1
+    while any item's last attempt failed (this run's or an earlier one's; see
+    results.jsonl), 2 for a bad command, 130 when interrupted."""
     from spa2v.batch import run_batch
 
     with _user_errors():
-        options: dict[str, Any] = {"planner": planner, "generator": generator, "fps": fps,
-                                   "seed": seed, "overlay": overlay, "tagger": tagger}  # fmt: skip
-        if label:
-            options["labels"] = tuple(label)
         with _stages(not quiet) as update:
             summary = run_batch(
-                source, outdir, workers=workers, engine=engine, address=address, options=options,
+                source, outdir, workers=workers, engine=engine, address=address, config=cfg,
                 retry_failed=retry_failed, progress=lambda d, t: update("items", d, t),
             )  # fmt: skip
         if not quiet:
@@ -1143,7 +809,7 @@ def bench_make(
 @bench_app.command("run")
 def bench_run(
     dataset: Annotated[Path, typer.Argument(help="A benchmark folder (spa2v bench make).")],
-    planner: PlannerOpt = "cues",
+    planner: Annotated[str, typer.Option(help="cues, naive, gemini or openai.")] = "cues",
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Report folder (default: DATASET/results/PLANNER)."),

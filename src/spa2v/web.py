@@ -74,16 +74,52 @@ def _zip(folder: Path) -> str:
     return str(target)
 
 
+#: The run options the page offers under "Advanced options" (made from the configuration's
+#: fields: their names, defaults, ranges and help).
+ADVANCED = ("planner", "sources", "keyframe_rate", "fov_deg", "tagger", "generator", "fps",
+            "seed", "steps", "guidance_scale")  # fmt: skip
+
+
+def _component(gr: Any, name: str) -> Any:
+    """A Gradio input for a configuration field: a menu of the registered names or of a
+    field's choices, a checkbox, a number with the field's range, or a text box."""
+    import typing
+
+    from annotated_types import Ge, Gt, Le
+
+    from spa2v.config import FIELDS, SECTIONS, choices
+
+    info = SECTIONS[FIELDS[name]].model_fields[name]
+    label, help_text = name.replace("_", " "), info.description
+    common = {"label": label, "info": help_text, "elem_id": f"option-{name}"}
+    default = info.get_default(call_default_factory=True)
+    kinds = [a for a in typing.get_args(info.annotation) if a is not type(None)]
+    kind = kinds[0] if kinds else info.annotation
+    options = choices(name)
+    if options is not None:
+        return gr.Dropdown(options, value=default, **common)
+    if kind is bool:
+        return gr.Checkbox(value=default, **common)
+    if kind in (int, float):
+        low = next((m.ge for m in info.metadata if isinstance(m, Ge)), None)
+        low = next((m.gt for m in info.metadata if isinstance(m, Gt)), low)
+        high = next((m.le for m in info.metadata if isinstance(m, Le)), None)
+        return gr.Number(value=default, minimum=low, maximum=high,
+                         precision=0 if kind is int else None, **common)  # fmt: skip
+    return gr.Textbox(value=default, **common)
+
+
 def build_app() -> Any:
     """The Gradio app (not started)."""
     gr = _gradio()
 
-    def run_job(upload, demo, labels, planner, generator, fps, session, request: gr.Request,
+    def run_job(data: dict[Any, Any], request: gr.Request,
                 progress=gr.Progress()):  # noqa: B008  # fmt: skip
         from spa2v import api
         from spa2v.audio.synth import render_preset
 
-        session = _session_dir(session, getattr(request, "session_hash", None))
+        upload, demo, labels = data[upload_in], data[demo_clip], data[labels_in]
+        session = _session_dir(data[session_state], getattr(request, "session_hash", None))
         root = Path(session)
         audio = None
         try:
@@ -100,8 +136,10 @@ def build_app() -> Any:
             def tell(stage: str, done: float, total: float | None) -> None:
                 progress(done / total if total else None, desc=stage)
 
-            result = api.run(audio, out, labels=names, planner=planner, generator=generator,
-                             fps=float(fps), overlay=True, force=True, progress=tell)  # fmt: skip
+            options = {name: data[box] for name, box in advanced.items()
+                       if data[box] is not None and data[box] != ""}  # fmt: skip
+            result = api.run(audio, out, {**options, "labels": names, "overlay": True},
+                             force=True, progress=tell)  # fmt: skip
         except Spa2vError as exc:
             message = str(exc)
             if audio is not None:  # the name the user knows, not the server's copy
@@ -113,6 +151,7 @@ def build_app() -> Any:
 
     def rerender(layout_text, fps, session):
         from spa2v.audio.cues import CueSheet
+        from spa2v.config import read_config
         from spa2v.generation.render import render_video
         from spa2v.layout.vsl import VSL
 
@@ -124,8 +163,9 @@ def build_app() -> Any:
             audio = json.loads((out / "run.json").read_text())["input"]
             layout.save(out / "layout.json")
             # one pass for both videos; the recording's cues were measured by the run
-            render_video(layout, out / "video.mp4", audio=audio, fps=float(fps),
-                         cue_sheet=CueSheet.load(out / "cues.json"),
+            # the run's own configuration (generator, seed…), at the frame rate chosen now
+            render_video(layout, out / "video.mp4", read_config(out / "run.json"), audio=audio,
+                         fps=float(fps), overlay=False, cue_sheet=CueSheet.load(out / "cues.json"),
                          overlay_output=out / "video_overlay.mp4")  # fmt: skip
         except Spa2vError as exc:
             raise _user_error(gr, str(exc), "Cannot render this layout") from None
@@ -133,19 +173,15 @@ def build_app() -> Any:
                 _zip(out))  # fmt: skip
 
     with gr.Blocks(title="spa2v") as demo:
-        session = gr.State(None, delete_callback=_remove)
+        session_state = gr.State(None, delete_callback=_remove)
         gr.Markdown("## spa2v — a stereo recording in, a video whose layout follows the sound out")
         with gr.Row():
             with gr.Column(scale=1):
-                upload = gr.File(label="Recording (WAV, FLAC, MP3, MP4…)", type="filepath")
+                upload_in = gr.File(label="Recording (WAV, FLAC, MP3, MP4…)", type="filepath")
                 demo_clip = gr.Dropdown(list(DEMO_CLIPS), value=None, label="…or a demo clip")
-                labels = gr.Textbox(label="Names, left to right (comma-separated, optional)")
-                planner = gr.Dropdown(["cues", "naive"], value="cues", label="Planner")
-                generator = gr.Dropdown(
-                    ["animatic", "diffusion"], value="animatic",
-                    label="Generator (diffusion needs spa2v[diffusion] and the weights here)",
-                )  # fmt: skip
-                fps = gr.Slider(6, 30, value=24, step=1, label="Frames per second")
+                labels_in = gr.Textbox(label="Names, left to right (comma-separated, optional)")
+                with gr.Accordion("Advanced options", open=False, elem_id="advanced"):
+                    advanced = {name: _component(gr, name) for name in ADVANCED}
                 run_btn = gr.Button("Run", variant="primary", elem_id="run")
             with gr.Column(scale=2):
                 with gr.Row():
@@ -159,9 +195,10 @@ def build_app() -> Any:
         with gr.Row():
             rerender_btn = gr.Button("Re-render the edited layout", elem_id="rerender")
             download = gr.File(label="Download everything (zip)")
-        run_btn.click(run_job, [upload, demo_clip, labels, planner, generator, fps, session],
-                      [video, overlay, plot, layout_json, table, download, session])  # fmt: skip
-        rerender_btn.click(rerender, [layout_json, fps, session],
+        inputs = {upload_in, demo_clip, labels_in, session_state, *advanced.values()}
+        outputs = [video, overlay, plot, layout_json, table, download, session_state]
+        run_btn.click(run_job, inputs, outputs)
+        rerender_btn.click(rerender, [layout_json, advanced["fps"], session_state],
                            [video, overlay, table, download])  # fmt: skip
 
         def cleanup(request: gr.Request) -> None:  # the browser tab closed: its files go

@@ -40,6 +40,7 @@ from spa2v.audio.load import (
 )
 from spa2v.audio.pitch import PitchTracker, doppler_ratio, pitch_slope
 from spa2v.audio.spectral import SpectralGrid
+from spa2v.config import AnalysisSettings, RunConfig
 from spa2v.errors import EmptyAudioError, ParameterError, SilentAudioError
 
 SCHEMA_ID = "spa2v.cues/1"
@@ -222,9 +223,9 @@ class CueParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    hop_s: float = Field(0.02, gt=0.0, le=1.0, description="Hop between frames, s.")
+    hop_s: float = AnalysisSettings.model_fields["hop_s"]
     frame_s: float = Field(0.064, ge=0.008, le=1.0, description="Nominal frame length, s.")
-    max_delay_ms: float = Field(1.0, gt=0.0, le=20.0, description="ITD search range, ±ms.")
+    max_delay_ms: float = AnalysisSettings.model_fields["max_delay_ms"]
     itd_context_s: float = Field(
         0.5, ge=0.0, le=10.0, description="Temporal context that resolves ambiguous ITD peaks, s."
     )
@@ -246,7 +247,9 @@ class CueParams(BaseModel):
     fmin_hz: float = Field(60.0, gt=0.0, description="Lowest f0 searched, Hz.")
     fmax_hz: float = Field(1000.0, gt=0.0, description="Highest f0 searched, Hz.")
     voicing_threshold: float = Field(0.6, ge=0.0, le=1.0, description="Voiced if periodicity ≥.")
-    side_threshold_deg: float = Field(15.0, ge=0.0, le=90.0, description="|az| for left/right.")
+    side_threshold_deg: float = Field(
+        _spatial.SIDE_THRESHOLD_DEG, ge=0.0, le=90.0, description="|az| for left/right."
+    )
     summary_s: float = Field(1.0, gt=0.0, description="Length of the summary stretches, s.")
     max_sources: int = Field(3, ge=1, le=3, description="Most sources tracked.")
     n_sources: int | None = Field(
@@ -255,6 +258,14 @@ class CueParams(BaseModel):
         le=3,
         description="Number of sources when known (e.g. one per label); None counts them.",
     )
+
+    @classmethod
+    def of(cls, config: RunConfig) -> CueParams:
+        """The analysis settings of a run: its ``analysis`` options and the number of
+        sources its ``planning`` section vouches for."""
+        a = config.analysis
+        return cls(hop_s=a.hop_s, max_delay_ms=a.max_delay_ms,
+                   n_sources=config.planning.known_sources)  # fmt: skip
 
 
 class CueSheet(BaseModel):
@@ -748,16 +759,12 @@ def _time_view(raw: dict, corr: np.ndarray, lag_sr: float, itd_ref_ms: float) ->
 def _motion(az: np.ndarray, w: np.ndarray, active: np.ndarray) -> tuple[float, float, Motion]:
     """Azimuth over the first and last fifth of the active frames, and the direction between.
 
-    A change of more than 20° towards the right (azimuth falling) is left-to-right motion.
+    The direction follows :func:`spa2v.audio.spatial.motion_of` (a change over 20°).
     """
     fifth = max(1, active.size // 5)
     az0 = _weighted_median(az[active[:fifth]], w[active[:fifth]])
     az1 = _weighted_median(az[active[-fifth:]], w[active[-fifth:]])
-    if az1 - az0 < -20.0:
-        return az0, az1, "left_to_right"
-    if az1 - az0 > 20.0:
-        return az0, az1, "right_to_left"
-    return az0, az1, "static"
+    return az0, az1, _spatial.motion_of(az0, az1)
 
 
 def _typical_level(loudness: np.ndarray) -> float:

@@ -23,7 +23,7 @@ microphone type.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -455,10 +455,43 @@ def anchor_smooth(
     return out.astype(np.float32)
 
 
-def side_of(azimuth_deg: float, *, threshold_deg: float = 15.0) -> str:
+#: The rules that name where a sound is and how it moves, written once for the cues, the
+#: synthetic scenes' ground truth and the evaluation. Horizontal travel that stays under
+#: :data:`MOTION_THRESHOLD_DEG` is "static"; a loudness or size that does not change enough is
+#: "steady" (a depth trend, the other axis).
+#:
+#: An azimuth beyond ±15° is on a side (left is positive).
+SIDE_THRESHOLD_DEG = 15.0
+#: A change of azimuth over 20° between the start and the end is a crossing.
+MOTION_THRESHOLD_DEG = 20.0
+#: A source whose distance ends under 0.7x (over 1.4x) its start approaches (recedes).
+APPROACH_RATIO, RECEDE_RATIO = 0.7, 1.4
+
+
+def side_of(azimuth_deg: float, *, threshold_deg: float = SIDE_THRESHOLD_DEG) -> str:
     """``"left"``, ``"right"`` or ``"centre"`` for an azimuth (positive = left)."""
     if azimuth_deg > threshold_deg:
         return "left"
     if azimuth_deg < -threshold_deg:
         return "right"
     return "centre"
+
+
+def motion_of(start_deg: float, end_deg: float) -> Literal["left_to_right", "right_to_left",
+                                                           "static"]:  # fmt: skip
+    """The horizontal travel between two azimuths (positive = left): a fall of more than
+    :data:`MOTION_THRESHOLD_DEG` is left-to-right, a rise right-to-left, else static."""
+    if end_deg - start_deg < -MOTION_THRESHOLD_DEG:
+        return "left_to_right"
+    if end_deg - start_deg > MOTION_THRESHOLD_DEG:
+        return "right_to_left"
+    return "static"
+
+
+def depth_trend(start_m: float, end_m: float) -> Literal["approaching", "receding", "steady"]:
+    """Whether a source's distance shrinks (approaching), grows (receding) or neither."""
+    if end_m < APPROACH_RATIO * start_m:
+        return "approaching"
+    if end_m > RECEDE_RATIO * start_m:
+        return "receding"
+    return "steady"

@@ -45,6 +45,7 @@ from scipy import signal as sps
 
 from spa2v.audio.hrtf import HRTFSet
 from spa2v.audio.load import check_sample_rate
+from spa2v.audio.spatial import depth_trend, motion_of
 from spa2v.errors import ParameterError
 
 SPEED_OF_SOUND = 343.0
@@ -565,15 +566,11 @@ def _motion_of(traj: Trajectory, duration_s: float) -> str:
     t = np.array([0.0, duration_s])
     az = traj.azimuth_deg(t)
     d = traj.distance_m(t)
-    if az[1] - az[0] < -20:
-        return "left_to_right"
-    if az[1] - az[0] > 20:
-        return "right_to_left"
-    if d[1] < 0.7 * d[0]:
-        return "approaching"
-    if d[1] > 1.4 * d[0]:
-        return "receding"
-    return "static"
+    across = motion_of(float(az[0]), float(az[1]))
+    if across != "static":
+        return across
+    depth = depth_trend(float(d[0]), float(d[1]))
+    return "static" if depth == "steady" else depth
 
 
 def _scene_truth(

@@ -160,21 +160,15 @@ def read_manifest(dataset: str | Path) -> list[dict[str, Any]]:
 
 
 def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None]) -> dict[str, Any]:
-    from spa2v.api import known_sources
-    from spa2v.audio.cues import CueParams, analyze_file
-    from spa2v.audio.load import load_audio
+    from spa2v.api import plan
     from spa2v.evaluation.layout import layout_similarity
     from spa2v.evaluation.spatial import compare_layouts
     from spa2v.layout.vsl import VSL
-    from spa2v.planning import PlanOptions, get_planner
 
     row, dataset, planner_name, use_labels, pred_dir = args
     root = Path(dataset)
-    labels = tuple(row["labels"]) if use_labels else ()
-    planner = get_planner(planner_name)
-    cues = analyze_file(root / row["audio"], params=CueParams(n_sources=known_sources(labels)))
-    audio = load_audio(root / row["audio"]) if planner.needs_audio else None
-    pred = planner.plan(cues, audio, PlanOptions(labels=labels))
+    labels = list(row["labels"]) if use_labels else []
+    pred = plan(root / row["audio"], planner=planner_name, labels=labels)
     gt = VSL.load(root / row["layout"])
     if pred_dir:
         pred.save(Path(pred_dir) / f"{row['name']}.layout.json")

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from spa2v.audio.spatial import SIDE_THRESHOLD_DEG
 from spa2v.layout.camera import Camera
 from spa2v.layout.vsl import VSL
 
@@ -35,7 +36,7 @@ def _first_and_last_quarter(values: np.ndarray) -> tuple[float, float]:
 
 
 def side_of_layout(
-    vsl: VSL, object_id: int, *, threshold_deg: float = 15.0, fov_deg: float = 90.0
+    vsl: VSL, object_id: int, *, threshold_deg: float = SIDE_THRESHOLD_DEG, fov_deg: float = 90.0
 ) -> Literal["left", "centre", "right"]:
     """Side of the object's mean box centre, with the camera model's x for ±threshold."""
     _, x, _ = centres_and_areas(vsl, object_id)

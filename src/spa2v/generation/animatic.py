@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -196,6 +197,12 @@ class AnimaticGenerator:
     """Animated storyboard that follows the layout exactly (the embedded default)."""
 
     name = "animatic"
+
+    def __init__(self, config: Any = None) -> None:
+        """Nothing to configure: the request says what to draw."""
+
+    def preflight(self) -> None:
+        """Nothing to check: it runs anywhere."""
 
     def background(self, request: RenderRequest) -> np.ndarray:
         """The still background of a request (same seed, same image)."""

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from spa2v.errors import ParameterError
 from spa2v.media.video import check_fps, check_video_size, frame_count
+from spa2v.registry import Registry
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from spa2v.config import RunConfig
     from spa2v.generation.sound import SoundTraces
     from spa2v.layout.vsl import VSL
 
@@ -81,50 +83,36 @@ class Generator(Protocol):
     #: Name used on the command line.
     name: str
 
+    def preflight(self) -> None:
+        """Check, before any work, what the generator needs here (extra, weights, device)."""
+        ...
+
     def frames(self, request: RenderRequest) -> Iterator[np.ndarray]:
         """Yield ``request.n_frames`` frames of shape ``(height, width, 3)``, uint8 RGB."""
         ...
 
 
-def _animatic(settings: Any = None) -> Generator:
-    from spa2v.generation.animatic import AnimaticGenerator
-
-    return AnimaticGenerator()
-
-
-def _diffusion(settings: Any = None) -> Generator:
-    # torch and diffusers load only when frames are asked for
-    from spa2v.generation.diffusion import DiffusionGenerator
-
-    return DiffusionGenerator(settings)
+#: The generators; a factory takes the run's configuration (torch and diffusers load only
+#: when the diffusion generator makes frames).
+GENERATORS: Registry[Generator] = Registry("generator", {
+    "animatic": "spa2v.generation.animatic:AnimaticGenerator",
+    "diffusion": "spa2v.generation.diffusion.generator:DiffusionGenerator.from_config",
+})  # fmt: skip
 
 
-#: Generators by name; each entry builds one on demand (so optional extras load lazily).
-GENERATORS: dict[str, Callable[..., Generator]] = {
-    "animatic": _animatic,
-    "diffusion": _diffusion,
-}
-
-
-def get_generator(name: str, settings: Any = None) -> Generator:
-    """The generator called ``name``.
+def get_generator(name: str, config: RunConfig | None = None) -> Generator:
+    """The generator called ``name``, built for ``config`` (None: the defaults).
 
     Parameters
     ----------
     name : str
         ``"animatic"`` or ``"diffusion"``.
-    settings : DiffusionSettings or None
-        Options of the diffusion generator (ignored by the animatic).
+    config : RunConfig or None
+        The run's configuration (the diffusion generator reads its ``diffusion`` section).
 
     Raises
     ------
     ParameterError
         For an unknown name (the message lists the known ones).
     """
-    try:
-        factory = GENERATORS[name]
-    except KeyError:
-        raise ParameterError(
-            f"unknown generator {name!r}; choose one of: {', '.join(sorted(GENERATORS))}"
-        ) from None
-    return factory(settings)
+    return GENERATORS.get(name, config)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from spa2v.audio.cues import CueSheet
+from spa2v.config import RunConfig, pop_ready
 from spa2v.errors import ParameterError
 from spa2v.generation.base import RenderRequest, get_generator
-from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
 
 Progress = Callable[[float, float | None], None]
@@ -20,20 +21,14 @@ Progress = Callable[[float, float | None], None]
 def render_video(
     layout: VSL,
     output: str | Path,
+    config: RunConfig | Mapping[str, Any] | None = None,
     *,
     audio: str | Path | None = None,
     cue_sheet: CueSheet | None = None,
-    channels: tuple[int, int] | None = None,
-    generator: str = "animatic",
-    fps: float = 24.0,
-    width: int | None = None,
-    height: int | None = None,
-    seed: int = 0,
-    overlay: bool = False,
     overlay_output: str | Path | None = None,
     progress: Progress | None = None,
-    diffusion: DiffusionSettings | None = None,
     step_progress: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> Path:
     """Render ``layout`` into an MP4 file, with the audio of ``audio`` when given.
 
@@ -43,32 +38,25 @@ def render_video(
         The layout.
     output : str or Path
         MP4 file to write (atomically: an existing file is replaced only on success).
+    config : RunConfig or mapping or None
+        The run's configuration; this reads the ``render`` and ``diffusion`` sections, the
+        analysis ``channels`` of a many-channel ``audio``, and ``width``/``height`` when they
+        are set (otherwise the frame size is the layout's).
     audio : str or Path or None
         Recording to mux in (AAC stereo, 48 kHz) and to drive the sound cues. Its length must
         match the layout's within one frame (else :class:`ParameterError`); the soundtrack is
         trimmed or padded to the exact video length.
     cue_sheet : CueSheet or None
         Cues of ``audio`` if already measured (they are measured otherwise).
-    channels : (int, int) or None
-        Left and right channel of a many-channel ``audio``.
-    generator : str
-        Generator name (``"animatic"``).
-    fps : float
-        Frame rate.
-    width, height : int or None
-        Frame size; None uses the layout's.
-    seed : int
-        Seed of the generator's random choices.
-    overlay : bool
-        Draw boxes, ids and the frame caption on ``output``.
     overlay_output : str or Path or None
         Also write a second video with the overlay here (the frames are generated once).
     progress : callable or None
         Called with ``(frames done, total frames)``.
-    diffusion : DiffusionSettings or None
-        Options of ``generator="diffusion"``.
     step_progress : callable or None
         Called with ``(denoising steps done, total)`` by the diffusion generator.
+    **options
+        Options on top of ``config`` (``fps=12``…); ``generator`` may also be a ready
+        generator object.
 
     Returns
     -------
@@ -83,10 +71,15 @@ def render_video(
     from spa2v.generation.sound import sound_traces
     from spa2v.media.video import AUDIO_SR, VideoWriter
 
-    gen = get_generator(generator, diffusion)
-    if hasattr(gen, "check"):
-        gen.check()  # a missing extra or weights folder: say so before the audio is analysed
-    request = RenderRequest(layout=layout, fps=fps, width=width, height=height, seed=seed)
+    ready = pop_ready(options, "generator")
+    cfg = RunConfig.build(config, options)
+    gen = ready or get_generator(cfg.render.generator, cfg)
+    gen.preflight()  # a missing extra or weights folder: say so before the audio is analysed
+    generator, fps, seed, overlay = gen.name, cfg.render.fps, cfg.render.seed, cfg.render.overlay
+    channels = cfg.analysis.channels
+    size = {k: getattr(cfg.planning, k) for k in ("width", "height")
+            if k in cfg.planning.model_fields_set}  # fmt: skip
+    request = RenderRequest(layout=layout, fps=fps, seed=seed, **size)
     n = request.n_frames
     if audio is not None:
         if cue_sheet is None:
@@ -99,9 +92,7 @@ def render_video(
                 "or set the layout's duration"
             )
         traces = sound_traces(layout, cue_sheet, layout.frame_times(n))
-        request = RenderRequest(
-            layout=layout, fps=fps, width=width, height=height, seed=seed, sound=traces
-        )
+        request = replace(request, sound=traces)
     if step_progress is not None:
         request = replace(request, progress=step_progress)
     w, h = request.size

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from spa2v.audio.spatial import side_of
 from spa2v.audio.synth import SceneTruth
 from spa2v.layout.camera import Camera
 from spa2v.layout.vsl import VSL
 from spa2v.planning import describe
-
-
-def _side(az: float, threshold: float = 15.0) -> str:
-    return "left" if az > threshold else "right" if az < -threshold else "centre"
 
 
 def layout_from_truth(
@@ -61,9 +58,9 @@ def layout_from_truth(
             describe.SourceStory(
                 name=labels[k],
                 behaviour=src.motion,  # the truth's motions are caption behaviours
-                side_start=_side(float(src.azimuth_deg[0])),
-                side_end=_side(float(src.azimuth_deg[-1])),
-                side=_side(float(np.median(src.azimuth_deg))),
+                side_start=side_of(float(src.azimuth_deg[0])),
+                side_end=side_of(float(src.azimuth_deg[-1])),
+                side=side_of(float(np.median(src.azimuth_deg))),
             )
         )
         tracks.append((labels[k], az, d_rel))
@@ -75,7 +72,7 @@ def layout_from_truth(
         ]
         caption = describe.frame_caption(
             stories,
-            [_side(float(az[i])) for _, az, _ in tracks],
+            [side_of(float(az[i])) for _, az, _ in tracks],
             [describe.sized(float(d[i])) for _, _, d in tracks],
         )
         keyframes.append({"time": float(t), "caption": caption, "boxes": boxes})

@@ -6,57 +6,30 @@ class here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from spa2v.errors import ParameterError
+from spa2v.config import PlanningSettings
+from spa2v.registry import Registry
 
 if TYPE_CHECKING:
     from spa2v.audio.cues import CueSheet
     from spa2v.audio.load import Audio
+    from spa2v.config import RunConfig
     from spa2v.layout.vsl import VSL
 
 
-@dataclass(frozen=True)
-class PlanOptions:
-    """Settings shared by all planners.
+class PlanOptions(PlanningSettings):
+    """What a planner is given besides the cues: the planning section of the run's
+    configuration (:class:`~spa2v.config.PlanningSettings`), plus what a tagger recognised.
 
     Attributes
     ----------
-    labels : tuple of str
-        Object names, one per source from left to right; missing ones are "sound source".
-    keyframes : int or None
-        Number of keyframes; ``None`` uses ``keyframe_rate`` (at least 4).
-    keyframe_rate : float
-        Keyframes per second when ``keyframes`` is None.
-    fov_deg : float
-        Horizontal field of view of the camera model, degrees.
-    width, height : int
-        Video size in pixels.
     tags : tuple of SourceTag
         What a tagger recognised per tracked source (names for the sources the labels leave
         unnamed; their confidence goes into the reasoning and the LLM prompt).
     """
 
-    labels: tuple[str, ...] = ()
-    keyframes: int | None = None
-    keyframe_rate: float = 2.0
-    fov_deg: float = 90.0
-    width: int = 512
-    height: int = 320
     tags: tuple[Any, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.keyframes is not None and not 1 <= self.keyframes <= 1000:
-            raise ParameterError(f"keyframes must be within 1 … 1000, got {self.keyframes}")
-        if not 0.05 <= self.keyframe_rate <= 30:
-            raise ParameterError("keyframe rate must be within 0.05 … 30 per second")
-        if not 16 <= self.width <= 8192 or not 16 <= self.height <= 8192:
-            raise ParameterError("width and height must be within 16 … 8192 pixels")
-        for label in self.labels:
-            if not label.strip() or len(label) > 80:
-                raise ParameterError(f"labels must be 1–80 characters, got {label!r}")
 
     def name_of(self, k: int) -> str:
         """Name of source ``k``: its label, else its recognised name, else "sound source"."""
@@ -87,56 +60,37 @@ class Planner(Protocol):
     #: whether :meth:`plan` needs the decoded audio besides the cue sheet
     needs_audio: bool
 
+    def preflight(self) -> None:
+        """Check, before any work, what the planner needs here (its SDK, an API key)."""
+        ...
+
     def plan(self, cues: CueSheet, audio: Audio | None, options: PlanOptions) -> VSL:
         """Return a valid VSL for the recording."""
         ...
 
 
-_REGISTRY: dict[str, Callable[[], Planner]] = {}
+#: The planners; a factory takes the run's configuration.
+PLANNERS: Registry[Planner] = Registry("planner", {
+    "cues": "spa2v.planning.heuristic:CuePlanner",
+    "naive": "spa2v.planning.naive:NaivePlanner",
+    "gemini": "spa2v.planning.llm.planner:gemini",
+    "openai": "spa2v.planning.llm.planner:openai",
+})  # fmt: skip
 
 
-def register(name: str) -> Callable[[type], type]:
-    """Class decorator: make a planner available under ``name``."""
-
-    def wrap(cls: type) -> type:
-        _REGISTRY[name] = cls
-        return cls
-
-    return wrap
-
-
-#: Planners registered when first asked for (their modules pull in more than the others).
-_LAZY = {"gemini": "spa2v.planning.llm.planner", "openai": "spa2v.planning.llm.planner"}
-
-
-def _register_all(name: str | None = None) -> None:
-    """Import the planner modules (they register themselves); the LLM ones only for ``name``."""
-    import importlib
-
-    from spa2v.planning import heuristic, naive  # noqa: F401  (registration)
-
-    if name in _LAZY:
-        importlib.import_module(_LAZY[name])
-
-
-def get_planner(name: str, llm: Any = None) -> Planner:
-    """The planner registered as ``name``.
+def get_planner(name: str, config: RunConfig | None = None) -> Planner:
+    """The planner registered as ``name``, built for ``config`` (None: the defaults).
 
     Parameters
     ----------
     name : str
         ``cues``, ``naive``, ``gemini`` or ``openai``.
-    llm : LLMSettings or None
-        Settings of the LLM planners (ignored by the others).
+    config : RunConfig or None
+        The run's configuration (the LLM planners read its ``llm`` section).
     """
-    _register_all(name)
-    if name not in _REGISTRY:
-        raise ParameterError(f"unknown planner {name!r}; choose from {', '.join(planner_names())}")
-    factory = _REGISTRY[name]
-    return factory(llm) if getattr(factory, "takes_settings", False) else factory()
+    return PLANNERS.get(name, config)
 
 
 def planner_names() -> list[str]:
     """Names of the available planners."""
-    _register_all()
-    return sorted(set(_REGISTRY) | set(_LAZY))
+    return PLANNERS.names()

@@ -15,6 +15,8 @@ Captions come from templates filled with the behaviour read off the cues
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spa2v.audio.cues import CueSheet, SourceCues
@@ -24,7 +26,7 @@ from spa2v.audio.spatial import side_of
 from spa2v.layout.camera import Camera
 from spa2v.layout.vsl import VSL
 from spa2v.planning import describe
-from spa2v.planning.base import PlanOptions, register
+from spa2v.planning.base import PlanOptions
 
 #: Farthest relative distance drawn (about 24 dB below the loudest moment).
 MAX_D_REL = 16.0
@@ -66,12 +68,17 @@ def _window_azimuth(
     return float(np.average(az, weights=w + 1e-9))
 
 
-@register("cues")
 class CuePlanner:
     """Offline planner driven by the cue sheet (the embedded default)."""
 
     name = "cues"
     needs_audio = False
+
+    def __init__(self, config: Any = None) -> None:
+        """Nothing to configure beyond the plan options."""
+
+    def preflight(self) -> None:
+        """Nothing to check: it runs anywhere."""
 
     def plan(self, cues: CueSheet, audio: Audio | None, options: PlanOptions) -> VSL:
         """Plan the layout; ``audio`` is not needed."""

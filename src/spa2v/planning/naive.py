@@ -8,6 +8,8 @@ benchmarks print it next to the cue-based planner.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from spa2v.audio.cues import CueSheet
@@ -17,7 +19,7 @@ from spa2v.audio.spatial import ITD_REF_MS
 from spa2v.errors import ParameterError
 from spa2v.layout.camera import Camera
 from spa2v.layout.vsl import VSL
-from spa2v.planning.base import PlanOptions, register
+from spa2v.planning.base import PlanOptions
 
 
 def broadband_itd_ms(segment: np.ndarray, sr: int, max_delay_ms: float = 1.0) -> float:
@@ -31,12 +33,17 @@ def broadband_itd_ms(segment: np.ndarray, sr: int, max_delay_ms: float = 1.0) ->
     return (int(np.argmax(window)) - m) / sr * 1000.0
 
 
-@register("naive")
 class NaivePlanner:
     """One object; broadband GCC-PHAT position and RMS size (benchmark baseline)."""
 
     name = "naive"
     needs_audio = True
+
+    def __init__(self, config: Any = None) -> None:
+        """Nothing to configure beyond the plan options."""
+
+    def preflight(self) -> None:
+        """Nothing to check: it runs anywhere."""
 
     def plan(self, cues: CueSheet, audio: Audio | None, options: PlanOptions) -> VSL:
         """Plan from the raw audio (required)."""

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from spa2v.audio.cues import CueSheet
-from spa2v.errors import ParameterError, Spa2vError
+from spa2v.errors import Spa2vError
+from spa2v.registry import Registry
 from spa2v.tagging.mapping import drawable
 
 
@@ -62,6 +64,10 @@ class Tagger(Protocol):
     sample_rate: int
     #: Length of the windows it scores, s.
     window_s: float
+
+    def preflight(self) -> None:
+        """Check, before any work, that the tagger can run here (extra, weights)."""
+        ...
 
     def scores(self, clips: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
         """``(labels, scores)`` with scores of shape ``(clips, labels)`` in [0, 1]."""
@@ -165,56 +171,40 @@ def tag_sources(
     return tags
 
 
-TAGGERS = ("none", "ast", "clap")
 #: Default models (hub ids, loaded from this machine's Hugging Face cache or a local folder).
 DEFAULT_MODELS = {
     "ast": "MIT/ast-finetuned-audioset-10-10-0.4593",
     "clap": "laion/clap-htsat-unfused",
 }
+#: The taggers (``none``: names come from the labels only); a factory takes the run's config.
+TAGGERS: Registry[Tagger | None] = Registry("tagger", {
+    "none": "spa2v.tagging.base:no_tagger",
+    "ast": "spa2v.tagging.models:ASTTagger.from_config",
+    "clap": "spa2v.tagging.models:ClapTagger.from_config",
+})  # fmt: skip
 
 
-def check_tagger(name: str, model: str | None = None) -> None:
-    """Check, without loading anything, that tagger ``name`` can run here: its extra is
-    installed and its model's weights are on this machine.
-
-    Raises
-    ------
-    ParameterError
-        For an unknown name.
-    TaggingError, WeightsNotFoundError
-        When the extra or the weights are missing.
-    """
-    if name == "none":
-        return
-    if name not in TAGGERS:
-        raise ParameterError(f"unknown tagger {name!r}; choose one of: {', '.join(TAGGERS)}")
-    from spa2v.tagging.models import _imports
-    from spa2v.weights import resolve_weights
-
-    _imports()
-    resolve_weights(model or DEFAULT_MODELS[name], "tagger model")
+def no_tagger(config: Any = None) -> None:
+    """``--tagger none``: no recognition; names come from the labels."""
+    return None
 
 
 def get_tagger(
-    name: str, model: str | None = None, vocabulary: str | None = None, *, quantize: bool = True
-) -> Any:
-    """The tagger called ``name`` (None for ``none``).
+    name: str, model: str | None = None, vocabulary: str | Path | None = None, *,
+    quantize: bool = True,
+) -> Tagger | None:  # fmt: skip
+    """The tagger called ``name`` (None for ``none``); its model loads when first used.
 
     Raises
     ------
     ParameterError
         For an unknown name.
-    TaggingError
-        When the extra or the model is missing.
     """
+    TAGGERS.factory(name)  # unknown names fail here
     if name == "none":
         return None
+    from spa2v.tagging.models import ASTTagger, ClapTagger
+
     if name == "ast":
-        from spa2v.tagging.models import ASTTagger
-
-        return ASTTagger(model or DEFAULT_MODELS["ast"], quantize=quantize)
-    if name == "clap":
-        from spa2v.tagging.models import ClapTagger
-
-        return ClapTagger(model or DEFAULT_MODELS["clap"], vocabulary=vocabulary)
-    raise ParameterError(f"unknown tagger {name!r}; choose one of: {', '.join(TAGGERS)}")
+        return ASTTagger(model, quantize=quantize)
+    return ClapTagger(model, vocabulary=vocabulary)

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from spa2v.extras import require
-from spa2v.tagging.base import TaggingError
+from spa2v.registry import settings_of
+from spa2v.tagging.base import DEFAULT_MODELS, TaggingError
+
+if TYPE_CHECKING:
+    from spa2v.config import RunConfig
 
 
 def _imports() -> Any:
@@ -50,34 +54,78 @@ def quantized(model: Any) -> Any:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-class ASTTagger:
+class _ModelTagger:
+    """A tagger whose model loads on first use; :meth:`preflight` checks it can, first."""
+
+    name = ""
+    window_s = 10.0
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model_ref = model or DEFAULT_MODELS[self.name]
+        self._ready = False
+
+    def preflight(self) -> None:
+        """Check, without loading anything, that the extra is installed and the model's
+        weights are on this machine."""
+        from spa2v.weights import resolve_weights
+
+        _imports()
+        resolve_weights(self.model_ref, "tagger model")
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def _loaded(self) -> None:
+        if not self._ready:
+            self._load()
+            self._ready = True
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate the model expects (loads the model)."""
+        self._loaded()
+        return self._sample_rate
+
+
+class ASTTagger(_ModelTagger):
     """AudioSet tagging with an Audio Spectrogram Transformer.
 
     Parameters
     ----------
-    model : str
-        Local folder or hub id.
+    model : str or None
+        Local folder or hub id (default ``MIT/ast-finetuned-audioset-10-10-0.4593``).
     quantize : bool
         Dynamic int8 linear layers (:func:`quantized`) — the default, as tagging runs on the
         CPU.
     """
 
     name = "ast"
-    window_s = 10.0
 
-    def __init__(self, model: str, *, quantize: bool = True) -> None:
+    def __init__(self, model: str | None = None, *, quantize: bool = True) -> None:
+        super().__init__(model)
+        self.quantize = quantize
+
+    @classmethod
+    def from_config(cls, config: RunConfig | None = None) -> ASTTagger:
+        """The tagger of a run's configuration (its ``tagging`` section)."""
+        return cls(settings_of(config, "tagging").tagger_model)
+
+    def _load(self) -> None:
         torch, tf = _imports()
         self._torch = torch
-        self.extractor = _load(tf.AutoFeatureExtractor.from_pretrained, model, "tagger model")
-        self.model = _load(tf.ASTForAudioClassification.from_pretrained, model, "tagger model")
+        self.extractor = _load(tf.AutoFeatureExtractor.from_pretrained, self.model_ref,
+                               "tagger model")  # fmt: skip
+        self.model = _load(tf.ASTForAudioClassification.from_pretrained, self.model_ref,
+                           "tagger model")  # fmt: skip
         self.model.eval()
-        if quantize:
+        if self.quantize:
             self.model = quantized(self.model)
-        self.sample_rate = int(getattr(self.extractor, "sampling_rate", 16_000))
+        self._sample_rate = int(getattr(self.extractor, "sampling_rate", 16_000))
         cfg = self.model.config
         self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
 
     def scores(self, clips: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        self._loaded()
         inputs = self.extractor(
             [np.asarray(c, dtype=np.float32) for c in clips],
             sampling_rate=self.sample_rate,
@@ -103,20 +151,43 @@ def read_vocabulary(path: str | Path | None = None) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-class ClapTagger:
-    """Zero-shot tagging with CLAP over a vocabulary of things that can be drawn."""
+class ClapTagger(_ModelTagger):
+    """Zero-shot tagging with CLAP over a vocabulary of things that can be drawn.
+
+    Parameters
+    ----------
+    model : str or None
+        Local folder or hub id (default ``laion/clap-htsat-unfused``).
+    vocabulary : str or Path or None
+        One drawable name per line (default: the shipped ``vocabulary.txt``).
+    """
 
     name = "clap"
-    window_s = 10.0
 
-    def __init__(self, model: str, *, vocabulary: str | Path | None = None) -> None:
+    def __init__(self, model: str | None = None, *, vocabulary: str | Path | None = None) -> None:
+        super().__init__(model)
+        self.vocabulary = vocabulary
+
+    @classmethod
+    def from_config(cls, config: RunConfig | None = None) -> ClapTagger:
+        """The tagger of a run's configuration (its ``tagging`` section)."""
+        t = settings_of(config, "tagging")
+        return cls(t.tagger_model, vocabulary=t.vocabulary)
+
+    def preflight(self) -> None:
+        """As for every tagger, and the vocabulary file is read."""
+        super().preflight()
+        read_vocabulary(self.vocabulary)
+
+    def _load(self) -> None:
         torch, tf = _imports()
         self._torch = torch
-        self.processor = _load(tf.ClapProcessor.from_pretrained, model, "tagger model")
-        self.model = _load(tf.ClapModel.from_pretrained, model, "tagger model")
+        self.processor = _load(tf.ClapProcessor.from_pretrained, self.model_ref, "tagger model")
+        self.model = _load(tf.ClapModel.from_pretrained, self.model_ref, "tagger model")
         self.model.eval()
-        self.sample_rate = int(getattr(self.processor.feature_extractor, "sampling_rate", 48_000))
-        self.labels = read_vocabulary(vocabulary)
+        self._sample_rate = int(getattr(self.processor.feature_extractor, "sampling_rate",
+                                        48_000))  # fmt: skip
+        self.labels = read_vocabulary(self.vocabulary)
         prompts = [f"the sound of a {w}" for w in self.labels]
         text = self.processor.tokenizer(prompts, padding=True, return_tensors="pt")
         with torch.no_grad():
@@ -125,6 +196,7 @@ class ClapTagger:
         self._text = torch.nn.functional.normalize(emb, dim=-1)
 
     def scores(self, clips: list[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        self._loaded()
         torch = self._torch
         inputs = self.processor.feature_extractor(
             [np.asarray(c, dtype=np.float32) for c in clips],
@@ -138,3 +210,4 @@ class ClapTagger:
             scale = float(getattr(self.model, "logit_scale_a", torch.tensor(4.6)).exp())
             probs = torch.softmax(scale * audio @ self._text.T, dim=-1)
         return self.labels, probs.numpy()
+

@@ -1,18 +1,15 @@
 """The diffusion generator: AnimateDiff on Stable Diffusion 1.5 with training-free layout guidance.
 
 Optional extra ``spa2v[diffusion]`` (torch, diffusers, transformers). Importing this package does
-not import torch; :class:`DiffusionGenerator` does when it first generates.
+not import torch; :class:`DiffusionGenerator` does when it first generates. Its options are the
+``diffusion`` section of the run configuration (:class:`spa2v.config.DiffusionSettings`).
 """
 
 from typing import Any
 
-from spa2v.generation.diffusion.settings import (
-    DEFAULT_MODEL,
-    DEFAULT_MOTION_ADAPTER,
-    DiffusionSettings,
-)
+from spa2v.config import DiffusionSettings
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_MOTION_ADAPTER", "DiffusionGenerator", "DiffusionSettings"]
+__all__ = ["DiffusionGenerator", "DiffusionSettings"]
 
 
 def __getattr__(name: str) -> Any:

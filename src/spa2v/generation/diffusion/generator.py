@@ -14,15 +14,19 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from spa2v.config import DiffusionSettings
 from spa2v.errors import ParameterError, Spa2vError
 from spa2v.extras import require
 from spa2v.generation.base import RenderRequest
-from spa2v.generation.diffusion.settings import DiffusionSettings
 from spa2v.layout.vsl import VSL
+from spa2v.registry import settings_of
+
+if TYPE_CHECKING:
+    from spa2v.config import RunConfig
 
 
 class DiffusionError(Spa2vError, RuntimeError):
@@ -63,8 +67,13 @@ class DiffusionGenerator:
         #: cross-attention layers guided (or measured) in the last generation
         self.guided_layers: list[str] = []
 
+    @classmethod
+    def from_config(cls, config: RunConfig | None = None) -> DiffusionGenerator:
+        """The generator for a run's configuration (its ``diffusion`` section)."""
+        return cls(settings_of(config, "diffusion"))
+
     # ------------------------------------------------------------------ loading
-    def check(self) -> None:
+    def preflight(self) -> None:
         """Fail early, before any other work: the extra is installed, the weights are on this
         machine (a local folder, or a hub id in the local cache; nothing is downloaded) and
         the device exists."""
@@ -74,7 +83,7 @@ class DiffusionGenerator:
         if self._pipe is None and self.device().startswith("cuda"):
             torch, _ = _imports()
             if not torch.cuda.is_available():
-                raise DiffusionError("--device cuda was asked for, but no CUDA GPU is available")
+                raise DiffusionError("diffusion.device is cuda, but no CUDA GPU is available")
         if self._pipe is None:
             self._folders = {
                 "model": resolve_weights(self.settings.model, "model"),
@@ -92,7 +101,7 @@ class DiffusionGenerator:
         if self._pipe is not None:
             return self._pipe
         if self._folders is None:
-            self.check()
+            self.preflight()
         assert self._folders is not None
         torch, diffusers = _imports()
         s = self.settings
@@ -170,8 +179,8 @@ class DiffusionGenerator:
             self._disable_free_noise(pipe)
 
         store = guidance.AttentionStore()
-        guide = s.layout_guidance and s.guidance_steps > 0
-        recording = (guidance.installed(unet, s.layers, store) if guide or measure_energy
+        guide = s.layout_guidance and s.guided_steps > 0
+        recording = (guidance.installed(unet, s.guidance_layers, store) if guide or measure_energy
                      else contextlib.nullcontext([]))  # fmt: skip
         lh, lw = height // pipe.vae_scale_factor, width // pipe.vae_scale_factor
         latents = self._initial_noise(n, lh, lw, seed, device, dtype, unet.config.in_channels)
@@ -190,15 +199,15 @@ class DiffusionGenerator:
             oom = getattr(torch.cuda, "OutOfMemoryError", MemoryError)
             try:
                 for i, t in enumerate(scheduler.timesteps):
-                    if guide and i < s.guidance_steps:
+                    if guide and i < s.guided_steps:
                         alpha_bar = float(scheduler.alphas_cumprod[int(t)])
-                        for _ in range(s.iterations):
+                        for _ in range(s.guidance_iterations):
                             grad, energy = self._guidance_grad(
                                 unet, scheduler.scale_model_input(latents, t), t, cond, store,
                                 (lh, lw), tokens, boxes,
                             )  # fmt: skip
                             self.energies.append(energy)
-                            step = s.layout_scale * math.sqrt(1.0 - alpha_bar)
+                            step = s.guidance_scale * math.sqrt(1.0 - alpha_bar)
                             latents = (latents - step * grad).detach()
                     last = i == len(scheduler.timesteps) - 1
                     with torch.no_grad():
@@ -216,7 +225,7 @@ class DiffusionGenerator:
                                     (lh, lw),
                                     tokens,
                                     boxes,
-                                    topk=s.topk,
+                                    topk=s.guidance_topk,
                                     fg_weight=s.fg_weight,
                                     bg_weight=s.bg_weight,
                                 )
@@ -231,8 +240,9 @@ class DiffusionGenerator:
                     frames = self._decode(vae, latents)
             except oom:
                 raise DiffusionError(
-                    "out of GPU memory: try --cpu-offload, --gradient-checkpointing, fewer "
-                    "--frames, a smaller --width/--height, or --no-layout-guidance"
+                    "out of GPU memory: try diffusion.cpu_offload, "
+                    "diffusion.gradient_checkpointing, fewer diffusion.frames, a smaller "
+                    "planning.width and planning.height, or no diffusion.layout_guidance"
                 ) from None
         return frames
 
@@ -260,7 +270,7 @@ class DiffusionGenerator:
                 store.active = False
                 energy = guidance.layout_energy(
                     store.maps, latent_hw, tokens[a:b], {k: v[a:b] for k, v in boxes.items()},
-                    topk=s.topk, fg_weight=s.fg_weight, bg_weight=s.bg_weight,
+                    topk=s.guidance_topk, fg_weight=s.fg_weight, bg_weight=s.bg_weight,
                 )  # fmt: skip
                 (g,) = torch.autograd.grad(energy.float() * (b - a) / n, part)
             store.clear()

@@ -63,7 +63,7 @@ def locate(tokenizer: Any, prompt: str, names: dict[int, str]) -> tuple[str, dic
         if at < 0 or not sub:
             raise PromptTooLongError(
                 f"the object {name!r} does not fit in the prompt ({limit} tokens): use "
-                "--captions global, shorter captions or fewer objects"
+                "diffusion.captions global, shorter captions or fewer objects"
             )
         out[oid] = list(range(at, at + len(sub)))
     return text, out

@@ -3,6 +3,7 @@
 See :mod:`spa2v.planning.llm.planner`. The SDKs are optional (``pip install 'spa2v[llm]'``).
 """
 
-from spa2v.planning.llm.planner import LLMPlanner, LLMSettings, estimate_tokens
+from spa2v.config import LLMSettings
+from spa2v.planning.llm.planner import LLMPlanner, estimate_tokens
 
 __all__ = ["LLMPlanner", "LLMSettings", "estimate_tokens"]

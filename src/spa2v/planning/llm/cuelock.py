@@ -18,15 +18,12 @@ else by order (object ``k`` = source ``k``, left to right) when the counts agree
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
+from spa2v.config import Trust
 from spa2v.evaluation.spatial import motion_of_layout
 from spa2v.layout.vsl import VSL
 
-Trust = Literal["cues", "llm", "blend"]
-TRUST_MODES = ("cues", "llm", "blend")
 #: Distance of a box centre from the middle of the frame that counts as clearly on a side.
 STRONG_OFFSET = 0.15
 #: How far past the middle the model's box must be to contradict.

@@ -24,17 +24,16 @@ import hashlib
 import io
 import math
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from spa2v.config import LLMSettings
 from spa2v.errors import ParameterError
 from spa2v.extras import ExtraMissingError
 from spa2v.layout.vsl import VSL
-from spa2v.planning.base import PlanOptions, register
+from spa2v.planning.base import PlanOptions
 from spa2v.planning.heuristic import CuePlanner
 from spa2v.planning.llm.answer import AnswerError, extract_json, to_layout
 from spa2v.planning.llm.backends import (
@@ -48,7 +47,7 @@ from spa2v.planning.llm.backends import (
     RetryPolicy,
 )
 from spa2v.planning.llm.cache import ResponseCache, cache_key
-from spa2v.planning.llm.cuelock import TRUST_MODES, apply_cue_lock
+from spa2v.planning.llm.cuelock import apply_cue_lock
 from spa2v.planning.llm.cuetext import cue_features, cue_text
 from spa2v.planning.llm.examples import ExampleBank
 from spa2v.planning.llm.prompt import (
@@ -59,85 +58,17 @@ from spa2v.planning.llm.prompt import (
     system_text,
     user_text,
 )
+from spa2v.registry import settings_of
 
 if TYPE_CHECKING:
     from spa2v.audio.cues import CueSheet
     from spa2v.audio.load import Audio
+    from spa2v.config import RunConfig
 
 #: Longest audio attached to a request (inline data limits), seconds.
 MAX_AUDIO_S = 540.0
 #: Sample rate of the attached audio (mono 16-bit WAV).
 AUDIO_ATTACH_SR = 16_000
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """Settings of the LLM planners.
-
-    Attributes
-    ----------
-    model : str or None
-        Model name (default per backend: ``gemini-2.0-flash``, ``gpt-4o-mini``).
-    base_url : str or None
-        Server URL (OpenAI-compatible servers; a proxy for Gemini).
-    temperature : float
-        Sampling temperature (0.5, the paper's best).
-    seed : int or None
-        Sampling seed, where the backend supports it.
-    k : int
-        In-context examples retrieved (0 = none).
-    examples : tuple of Path
-        Folders of user examples added to the shipped bank.
-    builtin_examples : bool
-        Use the bank shipped with spa2v.
-    trust : {"blend", "cues", "llm"}
-        Cue lock mode.
-    send_audio : bool or None
-        Attach the recording (mono) for recognising what sounds; None = Gemini yes, OpenAI no.
-    timeout_s : float
-        Time limit of one call.
-    attempts : int
-        Calls per request before giving up on transient errors.
-    cache : bool
-        Use the answer cache.
-    cache_dir : Path or None
-        Cache folder (default :func:`spa2v.planning.llm.cache.default_cache_dir`).
-    prompt : Path or None
-        Another prompt template file.
-    json_mode : {"schema", "object", "none"}
-        Structured output of OpenAI-compatible servers.
-    """
-
-    model: str | None = None
-    base_url: str | None = None
-    temperature: float = 0.5
-    seed: int | None = 0
-    k: int = 3
-    examples: tuple[Path, ...] = ()
-    builtin_examples: bool = True
-    trust: str = "blend"
-    send_audio: bool | None = None
-    timeout_s: float = 60.0
-    attempts: int = 4
-    cache: bool = True
-    cache_dir: Path | None = None
-    prompt: Path | None = None
-    json_mode: str = "schema"
-    retry: RetryPolicy | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.trust not in TRUST_MODES:
-            raise ParameterError(f"--trust must be one of {', '.join(TRUST_MODES)}")
-        if not (math.isfinite(self.temperature) and 0.0 <= self.temperature <= 2.0):
-            raise ParameterError("temperature must be within 0 … 2")
-        if not 0 <= self.k <= 20:
-            raise ParameterError("the number of examples must be within 0 … 20")
-        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= 3600):
-            raise ParameterError("timeout must be within 0 … 3600 s")
-        if not 1 <= self.attempts <= 10:
-            raise ParameterError("attempts must be within 1 … 10")
-        if self.json_mode not in ("schema", "object", "none"):
-            raise ParameterError("json mode must be schema, object or none")
 
 
 def estimate_tokens(text: str) -> int:
@@ -202,13 +133,18 @@ class LLMPlanner:
     max_audio_s = MAX_AUDIO_S
 
     def __init__(
-        self, backend_name: str, settings: LLMSettings | None = None, backend: Backend | None = None
+        self,
+        backend_name: str,
+        settings: LLMSettings | None = None,
+        backend: Backend | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if backend_name not in BACKENDS:
             raise ParameterError(f"unknown LLM backend {backend_name!r}")
         self.name = backend_name
         self.settings = settings or LLMSettings()
         self._backend = backend
+        self._retry = retry
         self.template = PromptTemplate.load(self.settings.prompt)
         self.bank = ExampleBank.load(self.settings.examples, builtin=self.settings.builtin_examples)
 
@@ -220,7 +156,11 @@ class LLMPlanner:
 
     @property
     def model(self) -> str:
-        return self.settings.model or DEFAULT_MODELS[self.name]
+        return self.settings.llm_model or DEFAULT_MODELS[self.name]
+
+    def preflight(self) -> None:
+        """Build the backend now: a missing SDK or API key is reported before any work."""
+        self.backend()
 
     def backend(self) -> Backend:
         """The backend (built on first use; a missing SDK or key raises here)."""
@@ -238,7 +178,7 @@ class LLMPlanner:
     ) -> tuple[str, list[Message], list[str]]:
         """System text, messages (examples, then the request) and the ids of the examples."""
         system = system_text(self.template, fov_deg=options.fov_deg, horizon=horizon)
-        examples = self.bank.nearest(cue_features(cues), self.settings.k)
+        examples = self.bank.nearest(cue_features(cues), self.settings.n_examples)
         messages: list[Message] = []
         for ex in examples:
             names = tuple(o["name"] for o in ex.answer.get("objects", []))
@@ -288,7 +228,7 @@ class LLMPlanner:
             "model": self.model,
             "base_url": _public_url(s.base_url),
             "temperature": s.temperature,
-            "seed": s.seed,
+            "seed": s.llm_seed,
             "trust": s.trust,
             "examples": example_ids,
             "audio_sent": send,
@@ -305,7 +245,7 @@ class LLMPlanner:
             "backend": self.name,
             "model": self.model,
             "temperature": s.temperature,
-            "seed": s.seed,
+            "seed": s.llm_seed,
             "json_mode": s.json_mode if self.name == "openai" else None,
             "system": system,
         }
@@ -324,11 +264,11 @@ class LLMPlanner:
                 messages=msgs,
                 schema=output_schema() if s.json_mode != "none" else None,
                 temperature=s.temperature,
-                seed=s.seed,
+                seed=s.llm_seed,
                 audio_wav=wav,
             )
             backend = self.backend()
-            policy = s.retry or RetryPolicy(attempts=s.attempts)
+            policy = self._retry or RetryPolicy(attempts=s.attempts)
             secret = getattr(backend, "_secret", None)
             text = policy.call(lambda: backend.complete(request), secret)
             if cache is not None:
@@ -411,13 +351,11 @@ def _with_record(layout: VSL, record: dict[str, Any], *, planner: str) -> VSL:
     return VSL.model_validate(data)
 
 
-def _factory(name: str):
-    def make(settings: LLMSettings | None = None) -> LLMPlanner:
-        return LLMPlanner(name, settings)
-
-    make.takes_settings = True  # type: ignore[attr-defined]
-    return make
+def gemini(config: RunConfig | None = None) -> LLMPlanner:
+    """The Gemini planner for a run's configuration (its ``llm`` section)."""
+    return LLMPlanner("gemini", settings_of(config, "llm"))
 
 
-register("gemini")(_factory("gemini"))
-register("openai")(_factory("openai"))
+def openai(config: RunConfig | None = None) -> LLMPlanner:
+    """The planner for OpenAI-compatible servers (its ``llm`` section)."""
+    return LLMPlanner("openai", settings_of(config, "llm"))

@@ -1,0 +1,680 @@
+"""The run configuration: every option of a run, declared once.
+
+:class:`RunConfig` is a tree of six sections — ``analysis``, ``planning``, ``llm``,
+``tagging``, ``render`` and ``diffusion``. Each option's name, type, default, range and help
+text are written here and nowhere else; the command line's options, the Python API's keyword
+arguments, batch manifest rows, the web app's advanced options, config files and the
+``config`` record of ``run.json`` are all made from this tree.
+
+One name per option: a field's name is the same in every front end, and its command-line
+flag is the name with dashes (``fov_deg`` → ``--fov-deg``). Field names are unique across the
+sections, so an option can be given flat (``{"steps": 10}``) or nested by section
+(``{"diffusion": {"steps": 10}}``).
+
+A config file is TOML or JSON with one table per section::
+
+    [planning]
+    labels = ["cow", "helicopter"]
+
+    [render]
+    fps = 12
+
+A ``run.json`` written by ``spa2v run`` is a config file too (its ``config`` record). Relative
+paths in a file are relative to the file's folder. Errors name fields as ``section.field``;
+the command line words them as flags.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from spa2v.errors import ParameterError
+
+#: Most sources tracked and drawn.
+MAX_SOURCES = 3
+#: Largest seed accepted (what fits every backend, torch included).
+MAX_SEED = 2**32 - 1
+#: Denoising steps guided unless said otherwise (all of them when there are fewer).
+DEFAULT_GUIDANCE_STEPS = 5
+#: The hub ids the model backends load from this machine unless told otherwise.
+DEFAULT_DIFFUSION_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-2"
+#: Cross-attention layers whose maps are guided (LVD: down_blocks.1/2 and up_blocks.1/2).
+DEFAULT_LAYERS = ("down_blocks.1", "down_blocks.2", "up_blocks.1", "up_blocks.2")
+
+
+#: Cue lock modes of the LLM planners (:mod:`spa2v.planning.llm.cuelock`).
+Trust = Literal["blend", "cues", "llm"]
+
+
+class ConfigError(ParameterError):
+    """Invalid configuration; the message names fields as ``section.field``."""
+
+
+class Section(BaseModel):
+    """A section of :class:`RunConfig` (frozen; unknown fields are refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Heading in ``--help`` and in ``spa2v config``.
+    title: ClassVar[str] = ""
+    #: The section's name in :class:`RunConfig`.
+    key: ClassVar[str] = ""
+
+    if not TYPE_CHECKING:  # type checkers see each section's own typed fields
+
+        def __init__(self, **data: Any) -> None:
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:  # built directly: the same words as in a RunConfig
+                raise ConfigError(validation_message(exc, self.key)) from None
+
+
+#: The fields that name a backend, and the registry of each (imported when asked).
+REGISTRIES = {"planner": "spa2v.planning.base:PLANNERS",
+              "generator": "spa2v.generation.base:GENERATORS",
+              "tagger": "spa2v.tagging.base:TAGGERS"}  # fmt: skip
+
+
+def choices(name: str) -> list[Any] | None:
+    """The values field ``name`` allows when they are a list (backend names, a Literal's
+    values); None for an open field."""
+    import importlib
+    import typing
+
+    if name in REGISTRIES:
+        module, attr = REGISTRIES[name].split(":")
+        return list(getattr(importlib.import_module(module), attr).names())
+    annotation = SECTIONS[FIELDS[name]].model_fields[name].annotation
+    if typing.get_origin(annotation) is Literal:
+        return list(typing.get_args(annotation))
+    return None
+
+
+def _registered(value: str, name: str) -> str:
+    names = choices(name) or []
+    if value not in names:
+        raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(names)}")
+    return value
+
+
+def _split_commas(value: Any) -> Any:
+    """``"a,b"`` or ``["a,b", "c"]`` → ``["a", "b", "c"]`` (how the command line gives lists)."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list | tuple):
+        return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
+    return value
+
+
+class AnalysisSettings(Section):
+    """How the recording is read and measured."""
+
+    title: ClassVar[str] = "Analysis"
+    key: ClassVar[str] = "analysis"
+
+    sr: int | None = Field(48_000, description="Analysis sample rate, Hz (none: the file's).")
+    channels: tuple[int, int] | None = Field(
+        None, description="Left,right channel indices for files with more than two channels."
+    )
+    hop_s: float = Field(0.02, gt=0.0, le=1.0, description="Hop between analysis frames, s.")
+    max_delay_ms: float = Field(1.0, gt=0.0, le=20.0, description="ITD search range, ±ms.")
+
+    @field_validator("sr")
+    @classmethod
+    def _rate(cls, value: int | None) -> int | None:
+        from spa2v.audio.load import check_sample_rate
+
+        return None if value is None else check_sample_rate(value, what="analysis rate")
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _pair(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = _split_commas(value)
+            if len(parts) != 2 or not all(p.lstrip("-").isdigit() for p in parts):
+                raise ValueError(f"expects two channel indices like 0,1 (left,right), "
+                                 f"got {value!r}")  # fmt: skip
+            return tuple(int(p) for p in parts)
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _distinct(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and (min(value) < 0 or value[0] == value[1]):
+            raise ValueError("expects two different channel indices ≥ 0")
+        return value
+
+
+class PlanningSettings(Section):
+    """What the layout holds: the planner, the objects' names, keyframes, the camera."""
+
+    title: ClassVar[str] = "Planning"
+    key: ClassVar[str] = "planning"
+
+    planner: str = Field("cues", description="cues (offline, default), naive (baseline), gemini "
+                         "or openai (language models given the measured cues; "
+                         "pip install 'spa2v[llm]').")  # fmt: skip
+    labels: list[str] = Field(default_factory=list,
+                              description="Object names, one per source from left to right "
+                              "(at most three); naming them also gives the number of "
+                              "sources.")  # fmt: skip
+    sources: int | None = Field(None, description="Number of sources (1-3) when known; default "
+                                "one per label, otherwise counted from the audio.")  # fmt: skip
+    keyframes: int | None = Field(None, ge=1, le=1000, description="Number of keyframes "
+                                  "(default: keyframe_rate per second, at least 4).")  # fmt: skip
+    keyframe_rate: float = Field(2.0, ge=0.05, le=30.0, description="Keyframes per second.")
+    fov_deg: float = Field(90.0, description="Horizontal field of view of the camera, degrees "
+                           "(10-170).")  # fmt: skip
+    width: int = Field(512, description="Video width in pixels (even, 16-8192).")
+    height: int = Field(320, description="Video height in pixels (even, 16-8192).")
+
+    @field_validator("planner")
+    @classmethod
+    def _planner(cls, value: str) -> str:
+        return _registered(value, "planner")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        if len(value) > MAX_SOURCES:
+            raise ValueError(f"at most three sources are tracked; {len(value)} labels given")
+        for label in value:
+            if not label.strip() or len(label) > 80:
+                raise ValueError(f"labels must be 1–80 characters, got {label!r}")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_SOURCES:
+            raise ValueError(f"must be 1-3 (at most three are tracked), got {value}")
+        return value
+
+    @field_validator("fov_deg")
+    @classmethod
+    def _fov(cls, value: float) -> float:
+        from spa2v.layout.camera import Camera
+
+        Camera(fov_deg=value)  # the camera model's own range
+        return value
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size(cls, value: int, info: Any) -> int:
+        from spa2v.media.video import check_video_size
+
+        check_video_size(**{"width": 512, "height": 320, info.field_name: value})
+        return value
+
+    @model_validator(mode="after")
+    def _count(self) -> PlanningSettings:
+        if self.labels and self.sources is not None and len(self.labels) != self.sources:
+            raise ValueError(f"{len(self.labels)} label(s) given for planning.sources "
+                             f"{self.sources}")  # fmt: skip
+        return self
+
+    @property
+    def known_sources(self) -> int | None:
+        """The number of sources the user vouches for: ``sources``, else one per label."""
+        return self.sources if self.sources is not None else (len(self.labels) or None)
+
+
+class LLMSettings(Section):
+    """The language-model planners (``planner`` gemini or openai)."""
+
+    title: ClassVar[str] = "LLM planners (gemini, openai)"
+    key: ClassVar[str] = "llm"
+
+    llm_model: str | None = Field(None, description="Model name (gemini-2.0-flash, gpt-4o-mini "
+                                  "by default).")  # fmt: skip
+    base_url: str | None = Field(None, description="Server URL of an OpenAI-compatible server "
+                                 "(vLLM, Ollama, llama.cpp, LM Studio) or a proxy; default "
+                                 "OPENAI_BASE_URL or the provider's.")  # fmt: skip
+    temperature: float = Field(0.5, ge=0.0, le=2.0, description="Sampling temperature.")
+    llm_seed: int | None = Field(0, description="Sampling seed, where the backend supports it.")
+    examples: list[Path] = Field(default_factory=list, description="Folders of your own "
+                                 "in-context examples (*.jsonl, or recordings with a "
+                                 "NAME.layout.json).")  # fmt: skip
+    n_examples: int = Field(3, ge=0, le=20, description="In-context examples retrieved per "
+                            "request (0 = none).")  # fmt: skip
+    builtin_examples: bool = Field(True, description="Also use the examples shipped with "
+                                   "spa2v.")  # fmt: skip
+    trust: Trust = Field("blend", description="Cue lock: blend (fix "
+                                                   "boxes that contradict strong cues), cues "
+                                                   "(positions from the cues) or llm (the "
+                                                   "model's boxes as they are).")  # fmt: skip
+    send_audio: bool | None = Field(None, description="Attach the recording (mono) so the "
+                                    "model can tell what sounds (default: gemini yes, openai "
+                                    "no).")  # fmt: skip
+    timeout_s: float = Field(60.0, gt=0.0, le=3600.0,
+                             description="Time limit of one model call, s.")
+    attempts: int = Field(4, ge=1, le=10, description="Calls per request before giving up on "
+                          "transient errors.")  # fmt: skip
+    cache: bool = Field(True, description="Reuse cached answers for the same request.")
+    cache_dir: Path | None = Field(None, description="Answer cache folder (default "
+                                   "$SPA2V_CACHE_DIR/llm or ~/.cache/spa2v/llm).")  # fmt: skip
+    prompt: Path | None = Field(None, description="Another prompt template file.")
+    json_mode: Literal["schema", "object", "none"] = Field(
+        "schema", description="Structured output of OpenAI-compatible servers."
+    )
+
+
+class TaggingSettings(Section):
+    """Sound recognition per tracked source."""
+
+    title: ClassVar[str] = "Tagging"
+    key: ClassVar[str] = "tagging"
+
+    tagger: str = Field("none", description="none (names from labels), ast or clap "
+                        "(pip install 'spa2v[tagging]').")  # fmt: skip
+    tagger_model: str | None = Field(None, description="Tagger model: local folder or hub id "
+                                     "on this machine (defaults: MIT/ast-finetuned-audioset-"
+                                     "10-10-0.4593, laion/clap-htsat-unfused).")  # fmt: skip
+    vocabulary: Path | None = Field(None, description="CLAP vocabulary file (one drawable name "
+                                    "per line).")  # fmt: skip
+
+    @field_validator("tagger")
+    @classmethod
+    def _tagger(cls, value: str) -> str:
+        return _registered(value, "tagger")
+
+
+class RenderSettings(Section):
+    """The video: generator, frame rate, seed."""
+
+    title: ClassVar[str] = "Rendering"
+    key: ClassVar[str] = "render"
+
+    generator: str = Field("animatic", description="animatic (embedded storyboard renderer, "
+                           "default) or diffusion (AnimateDiff with layout guidance; "
+                           "pip install 'spa2v[diffusion]').")  # fmt: skip
+    fps: float = Field(24.0, description="Frames per second (1-120).")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the generator's random "
+                      "choices (0 … 2**32-1).")  # fmt: skip
+    overlay: bool = Field(False, description="Also draw boxes, ids and frame captions "
+                          "(spa2v run: video_overlay.mp4 besides video.mp4).")  # fmt: skip
+
+    @field_validator("generator")
+    @classmethod
+    def _generator(cls, value: str) -> str:
+        return _registered(value, "generator")
+
+    @field_validator("fps")
+    @classmethod
+    def _fps(cls, value: float) -> float:
+        from spa2v.media.video import check_fps
+
+        return check_fps(value)
+
+
+class DiffusionSettings(Section):
+    """The diffusion generator (``generator`` diffusion)."""
+
+    title: ClassVar[str] = "Diffusion generator (--generator diffusion)"
+    key: ClassVar[str] = "diffusion"
+
+    model: str = Field(DEFAULT_DIFFUSION_MODEL, description="Stable Diffusion 1.5 weights: "
+                       "local folder or hub id on this machine (safetensors only).")  # fmt: skip
+    motion_adapter: str = Field(DEFAULT_MOTION_ADAPTER, description="AnimateDiff motion "
+                                "adapter: local folder or hub id.")  # fmt: skip
+    frames: int = Field(16, ge=1, le=512, description="Frames generated, stretched over the "
+                        "clip (more than context_length: FreeNoise windows).")  # fmt: skip
+    steps: int = Field(25, ge=1, le=500, description="Denoising steps.")
+    cfg_scale: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
+    negative_prompt: str = Field("blurry, low quality, distorted, deformed, watermark, text",
+                                 description="What the video should not look like.")
+    device: str | None = Field(None, description="cuda or cpu (default: cuda when available).")
+    fp16: bool = Field(True, description="Half precision on CUDA (ignored on the CPU).")
+    captions: Literal["global", "local", "mix"] = Field(
+        "mix", description="Prompt per frame: the global caption, the keyframe's, or both."
+    )
+    layout_guidance: bool = Field(True, description="Steer the latents towards the boxes "
+                                  "(training-free).")  # fmt: skip
+    guidance_layers: list[str] = Field(list(DEFAULT_LAYERS), min_length=1,
+                                       description="UNet blocks whose cross-attention is "
+                                       "guided (comma-separated).")  # fmt: skip
+    guidance_steps: int | None = Field(None, ge=0, description="First K steps guided (default: "
+                                       f"{DEFAULT_GUIDANCE_STEPS}, or all steps if "
+                                       "fewer).")  # fmt: skip
+    guidance_iterations: int = Field(1, ge=1, le=20,
+                                     description="Gradient updates per guided step.")
+    guidance_scale: float = Field(5.0, ge=0.0, description="Step size of the latent update.")
+    guidance_topk: float = Field(0.5, gt=0.0, le=1.0,
+                                 description="Top-k fraction of pixels in the energy.")
+    fg_weight: float = Field(1.0, ge=0.0, description="Weight of the inside-the-box term.")
+    bg_weight: float = Field(3.0, ge=0.0, description="Weight of the outside-the-box term.")
+    context_length: int = Field(16, ge=2, le=64, description="FreeNoise window, frames.")
+    context_stride: int = Field(4, ge=1, description="FreeNoise stride, frames.")
+    cpu_offload: bool = Field(False, description="Model CPU offload (less GPU memory, "
+                              "slower).")  # fmt: skip
+    gradient_checkpointing: bool = Field(False, description="Gradient checkpointing in the "
+                                         "guided passes (less memory, slower).")  # fmt: skip
+    guidance_chunk: int = Field(0, ge=0, description="Guide the frames in groups of this many "
+                                "(0 = all): less memory, approximate gradient across "
+                                "groups.")  # fmt: skip
+
+    @field_validator("guidance_layers", mode="before")
+    @classmethod
+    def _layers(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("cfg_scale", "guidance_scale", "fg_weight", "bg_weight")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @model_validator(mode="after")
+    def _steps(self) -> DiffusionSettings:
+        if self.guidance_steps is not None and self.guidance_steps > self.steps:
+            raise ValueError(f"diffusion.guidance_steps must be within 0 … diffusion.steps "
+                             f"({self.steps}), got {self.guidance_steps}")  # fmt: skip
+        if self.context_stride > self.context_length:
+            raise ValueError("diffusion.context_stride must be at most "
+                             "diffusion.context_length")  # fmt: skip
+        return self
+
+    @property
+    def guided_steps(self) -> int:
+        """The steps guided: ``guidance_steps``, or by default 5 (all when fewer)."""
+        if self.guidance_steps is not None:
+            return self.guidance_steps
+        return min(DEFAULT_GUIDANCE_STEPS, self.steps)
+
+
+class RunConfig(BaseModel):
+    """Every option of a run, by section.
+
+    Attributes
+    ----------
+    analysis : AnalysisSettings
+    planning : PlanningSettings
+    llm : LLMSettings
+    tagging : TaggingSettings
+    render : RenderSettings
+    diffusion : DiffusionSettings
+
+    Examples
+    --------
+    >>> cfg = RunConfig.build({"labels": ["cow"], "render": {"fps": 12}})
+    >>> cfg.planning.labels, cfg.render.fps
+    (['cow'], 12.0)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    planning: PlanningSettings = Field(default_factory=PlanningSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    tagging: TaggingSettings = Field(default_factory=TaggingSettings)
+    render: RenderSettings = Field(default_factory=RenderSettings)
+    diffusion: DiffusionSettings = Field(default_factory=DiffusionSettings)
+
+    @classmethod
+    def build(cls, *layers: Mapping[str, Any] | RunConfig | None) -> RunConfig:
+        """A configuration from layers of options, later layers winning.
+
+        Each layer is a :class:`RunConfig` or a mapping of options, flat (``{"fps": 12}``)
+        or nested by section (``{"render": {"fps": 12}}``); a section may also be given as
+        its settings object (``{"diffusion": DiffusionSettings(...)}``).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown name or an invalid value, naming each field.
+        """
+        data: dict[str, dict[str, Any]] = {}
+        for layer in layers:
+            for section, values in _nested(layer).items():
+                data.setdefault(section, {}).update(values)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(validation_message(exc)) from None
+
+    def given(self) -> dict[str, dict[str, Any]]:
+        """The options set explicitly (not left at their default), by section."""
+        return _nested(self)
+
+    def to_toml(self, sources: Mapping[str, str] | None = None) -> str:
+        """The whole configuration as a TOML config file.
+
+        Unset values (None) are written as comments; ``sources`` maps field names to where
+        their value came from, written as a comment after each.
+        """
+        lines = ["# spa2v run configuration (use it with --config FILE)"]
+        for section in SECTIONS:
+            block: Section = getattr(self, section)
+            lines += ["", f"[{section}]  # {block.title}"]
+            for name in type(block).model_fields:
+                value = getattr(block, name)
+                note = f"  # {sources[name]}" if sources and name in sources else ""
+                if value is None:
+                    lines.append(f"# {name} =  (not set){note}")
+                else:
+                    lines.append(f"{name} = {_toml_value(value)}{note}")
+        return "\n".join(lines) + "\n"
+
+
+#: The sections of :class:`RunConfig`, in order.
+SECTIONS: dict[str, type[Section]] = {
+    "analysis": AnalysisSettings,
+    "planning": PlanningSettings,
+    "llm": LLMSettings,
+    "tagging": TaggingSettings,
+    "render": RenderSettings,
+    "diffusion": DiffusionSettings,
+}
+#: The section of every field name.
+FIELDS: dict[str, str] = {name: section for section, cls in SECTIONS.items()
+                          for name in cls.model_fields}  # fmt: skip
+assert len(FIELDS) == sum(len(c.model_fields) for c in SECTIONS.values()), "field names clash"
+
+
+def _nested(layer: Mapping[str, Any] | RunConfig | None) -> dict[str, dict[str, Any]]:
+    """A layer of options as ``{section: {field: value}}`` (explicitly set fields only)."""
+    if layer is None:
+        return {}
+    if isinstance(layer, RunConfig):
+        return {s: getattr(layer, s).model_dump(exclude_unset=True)
+                for s in SECTIONS if getattr(layer, s).model_fields_set}  # fmt: skip
+    if not isinstance(layer, Mapping):
+        raise ConfigError(f"options must be a mapping, got {type(layer).__name__}")
+    out: dict[str, dict[str, Any]] = {}
+    unknown = []
+    for key, value in layer.items():
+        if key in SECTIONS:
+            if isinstance(value, Section):
+                value = value.model_dump(exclude_unset=True)
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key}: a section must be a table of options, got {value!r:.40}")
+            for name, v in value.items():
+                if FIELDS.get(name) != key:
+                    unknown.append(f"{key}.{name}")
+                out.setdefault(key, {})[name] = v
+        elif key in FIELDS:
+            out.setdefault(FIELDS[key], {})[key] = value
+        else:
+            unknown.append(str(key))
+    if unknown:
+        raise ConfigError("unknown option(s): " + ", ".join(unknown) + _did_you_mean(unknown))
+    return out
+
+
+def _did_you_mean(unknown: list[str]) -> str:
+    import difflib
+
+    hints = []
+    for u in unknown:
+        close = difflib.get_close_matches(u.rsplit(".", 1)[-1], list(FIELDS), n=1)
+        if close:
+            hints.append(f"{FIELDS[close[0]]}.{close[0]}")
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML literal for the values a config holds (str, bool, numbers, lists of them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def validation_message(exc: ValidationError, prefix: str = "") -> str:
+    """One line for a pydantic error: ``field: reason`` for each problem (field names
+    behind ``prefix``, e.g. the section's name)."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *e.get("loc", ())) if p != "")
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        given = e.get("input")
+        hide = e.get("type") in ("missing", "model_type", "value_error") or not loc
+        shown = "" if hide else f" (got {given!r:.40})"
+        if loc and (msg.startswith(loc) or (loc in SECTIONS and f"{loc}." in msg)):
+            parts.append(f"{msg}{shown}")  # the message names the fields already
+        else:
+            parts.append(f"{loc}: {msg}{shown}" if loc else msg)
+    return "; ".join(parts)
+
+
+
+
+def _fields_of(kind: str) -> tuple[str, ...]:
+    return tuple(name for name, section in FIELDS.items()
+                 if kind in str(SECTIONS[section].model_fields[name].annotation))  # fmt: skip
+
+
+#: Fields that hold paths: relative ones in a config file are relative to the file's folder.
+PATH_FIELDS = _fields_of("Path")
+#: Fields that hold lists (``;``-separated in a CSV manifest, repeatable flags).
+LIST_FIELDS = _fields_of("list[")
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The options of a TOML or JSON config file (or of a ``run.json``), nested by section.
+
+    Relative paths in the file are made relative to the file's folder.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, unreadable, or not a config.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the config file ({exc})") from None
+    try:
+        if p.suffix.lower() == ".toml":
+            doc: Any = tomllib.loads(text)
+        else:
+            doc = json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
+        raise ConfigError(f"{p}: not valid {kind} ({exc})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("config"), dict) and "schema" in doc:
+        doc = doc["config"]  # a run.json: its record of the run's configuration
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{p}: a config file holds a table of sections")
+    try:
+        nested = _nested(doc)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    for values in nested.values():
+        for name, value in values.items():
+            if name in PATH_FIELDS and value is not None:
+                values[name] = _relative_to(value, p.parent)
+    return nested
+
+
+def _relative_to(value: Any, folder: Path) -> Any:
+    if isinstance(value, list):
+        return [_relative_to(v, folder) for v in value]
+    if isinstance(value, str) and value and not Path(value).is_absolute():
+        return str(folder / value)
+    return value
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    given_as: str = "given",
+) -> tuple[RunConfig, dict[str, str]]:
+    """The effective configuration from a config file and overrides, and each value's source.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        TOML or JSON config file (or a ``run.json``).
+    overrides : mapping or None
+        Options that win over the file's (flat or nested by section).
+    given_as : str
+        How to call the source of the overrides (``"command line"``).
+
+    Returns
+    -------
+    (RunConfig, dict)
+        The configuration, and for every field name where its value came from:
+        ``"default"``, ``"file PATH"`` or ``given_as``.
+    """
+    file_layer = read_config(path) if path is not None else {}
+    given = _nested(overrides)
+    cfg = RunConfig.build(file_layer, given)
+    sources = {name: "default" for name in FIELDS}
+    for layer, label in ((file_layer, f"file {path}"), (given, given_as)):
+        for values in layer.values():
+            for name in values:
+                sources[name] = label
+    return cfg, sources
+
+
+def pop_ready(options: dict[str, Any], key: str) -> Any:
+    """Take out of ``options`` a backend given ready-made (``planner=MyPlanner()``) instead
+    of by name; None when ``options[key]`` is a name or absent."""
+    value = options.get(key)
+    if value is None or isinstance(value, str):
+        return None
+    return options.pop(key)
+
+
+def as_config(config: RunConfig | Mapping[str, Any] | str | Path | None,
+              options: Mapping[str, Any] | None = None) -> RunConfig:  # fmt: skip
+    """A :class:`RunConfig` from what the Python API accepts: a config, a mapping of
+    options, a config file, or None (the defaults); ``options`` win over it."""
+    if isinstance(config, str | Path):
+        return RunConfig.build(read_config(config), options)
+    return RunConfig.build(config, options)
+
+
+__all__ = [
+    "FIELDS",
+    "SECTIONS",
+    "AnalysisSettings",
+    "ConfigError",
+    "DiffusionSettings",
+    "LLMSettings",
+    "PlanningSettings",
+    "RenderSettings",
+    "RunConfig",
+    "TaggingSettings",
+    "as_config",
+    "choices",
+    "load_config",
+    "read_config",
+    "validation_message",
+]
