@@ -194,3 +194,60 @@ def test_a_manifest_row_nested_by_section_reaches_the_generator(
     # the generator is asked for that model before any item runs: the folder does not exist
     with pytest.raises(spa2v.Spa2vError, match="sd 15"):
         run_batch(manifest, tmp_path / "out")
+
+
+def test_file_errors_keep_the_files_names_and_suggest_the_right_place(tmp_path: Path) -> None:
+    cases = (('[render]\nmodel = "x"\n', "render.model (did you mean diffusion.model?)"),
+             ("[renderr]\nfps = 3\n", "renderr (did you mean the section render?)"),
+             ('[planning]\nsources = "two"\n', "planning.sources"),
+             ('{"render": {"fps": 10}, "fps": 20}', "given twice"),
+             ('{"schema": "spa2v.run/1", "input": "a.wav"}', "another spa2v version"))  # fmt: skip
+    for k, (text, needle) in enumerate(cases):
+        path = tmp_path / (f"c{k}.json" if text.startswith("{") else f"c{k}.toml")
+        path.write_text(text)
+        result = _cli("config", "--config", str(path))
+        assert result.exit_code == 2 and needle in result.output, result.output
+        assert path.name in result.output and "--" not in result.output
+
+
+def test_unset_values_and_paths_survive_a_config_written_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "conf.toml").write_text('[llm]\nexamples = ["ex"]\n')
+    written = _cli("config", "--config", "conf.toml", "--sr", "none", "--llm-seed", "none",
+                   "-o", "sub dir/out.toml", cwd=tmp_path)  # fmt: skip
+    assert written.exit_code == 0, written.output
+    read, _ = load_config(tmp_path / "sub dir" / "out.toml")  # from another folder
+    assert read.analysis.sr is None and read.llm.llm_seed is None
+    assert read.llm.examples == [tmp_path / "ex"]
+    # several files layer, later ones winning
+    (tmp_path / "b.toml").write_text("[analysis]\nsr = 16000\n")
+    both, sources = load_config([tmp_path / "sub dir" / "out.toml", tmp_path / "b.toml"])
+    assert both.analysis.sr == 16000 and both.llm.llm_seed is None
+    assert sources["sr"] == f"file {tmp_path / 'b.toml'}"
+
+
+def test_render_takes_its_size_from_the_layout_unless_given(tmp_path: Path, duet: Path) -> None:
+    layout = tmp_path / "wide.json"
+    assert _cli("plan", str(duet), "-o", str(layout), "-q", "--width", "160",
+                "--height", "96").exit_code == 0  # fmt: skip
+    defaults = tmp_path / "defaults.toml"
+    assert _cli("config", "-o", str(defaults)).exit_code == 0  # width = 512 in the file
+    for extra, size in (([], (160, 96)), (["--width", "128"], (128, 96))):
+        out = tmp_path / f"v{len(extra)}.mp4"
+        result = _cli("render", str(layout), "-o", str(out), "-q", "--fps", "4",
+                      "--config", str(defaults), *extra)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert _frames(out)[0].shape[:2] == size[::-1]
+
+
+def test_manifest_columns_may_name_the_section(tmp_path: Path, duet: Path) -> None:
+    csv_path = tmp_path / "list.csv"
+    csv_path.write_text(f"path,render.seed,labels\n{duet},5,cow;bird\n")
+    (item,) = discover(csv_path)
+    assert item.error is None and item.config.render.seed == 5
+    assert item.config.planning.labels == ["cow", "bird"]
+
+
+def test_cues_through_the_api_read_the_analysis_section(duet: Path) -> None:
+    sheet = spa2v.cues(duet, {"sr": 16000, "sources": 1})
+    assert sheet.sr == 16000 and len(sheet.sources) == 1

@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # type checkers see the real signatures; at run time they loa
 __all__ = ["RunConfig", "Spa2vError", "__version__", "cues", "plan", "render", "run"]
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":  # importlib.metadata costs ~40 ms: only when asked
         from importlib.metadata import PackageNotFoundError, version

@@ -1,7 +1,8 @@
 """The Python API: the same jobs as the command line, one call each.
 
-``spa2v.cues`` is :func:`spa2v.audio.cues.analyze_file`; ``spa2v.plan``, ``spa2v.render`` and
-``spa2v.run`` are defined here.
+``spa2v.cues``, ``spa2v.plan``, ``spa2v.render`` and ``spa2v.run`` take the run's
+configuration (:class:`spa2v.config.RunConfig`, a mapping of options or a config file) and/or
+options by field name, as the command line does.
 """
 
 from __future__ import annotations
@@ -16,19 +17,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spa2v.audio.cues import CueParams, CueSheet
-from spa2v.audio.cues import analyze_file as cues
+from spa2v.audio.cues import CueParams, CueSheet, analyze_file
 from spa2v.audio.load import load_audio
-from spa2v.config import PATH_FIELDS, RunConfig, as_config, pop_ready
+from spa2v.config import PATH_FIELDS, RUN_SCHEMA, RunConfig, as_config, pop_ready
 from spa2v.errors import ParameterError
 from spa2v.layout.vsl import VSL
 from spa2v.planning import PlanOptions, get_planner
-from spa2v.tagging.base import TAGGERS
 
 if TYPE_CHECKING:
     from spa2v.generation.base import Generator
     from spa2v.planning.base import Planner
     from spa2v.tagging.base import Tagger
+
+
+def cues(
+    audio: str | Path,
+    config: RunConfig | Mapping[str, Any] | str | Path | None = None,
+    *,
+    progress: Callable[[float, float | None], None] | None = None,
+    **options: Any,
+) -> CueSheet:
+    """Measure the spatial cues of a recording (streamed, any length).
+
+    Parameters
+    ----------
+    audio : str or Path
+        Audio or video file.
+    config : RunConfig, mapping, config file or None
+        The run's configuration; this reads the ``analysis`` section and the number of
+        sources the ``planning`` section vouches for (``sources``, or one per label).
+    progress : callable or None
+        Called with ``(seconds done, total seconds)``.
+    **options
+        Options on top of ``config`` by field name (``sr=16000``, ``sources=2``…).
+
+    Returns
+    -------
+    CueSheet
+    """
+    cfg = as_config(config, options)
+    a = cfg.analysis
+    return analyze_file(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg),
+                        progress=progress)  # fmt: skip
 
 
 def plan(
@@ -70,13 +100,13 @@ def plan(
     cfg = as_config(config, options)
     chosen = ready_planner or get_planner(cfg.planning.planner, cfg)
     a = cfg.analysis
-    sheet = cue_sheet or cues(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg))
+    sheet = cue_sheet or cues(audio, cfg)
     # a planner that attaches the audio gets it only while it is short enough to attach
     wanted = chosen.needs_audio and sheet.duration_s <= getattr(chosen, "max_audio_s", math.inf)
     samples = load_audio(audio, sr=a.sr, channels=a.channels) if wanted else None
     n_src = max(1, len(sheet.sources))
     tags: tuple[Any, ...] = ()
-    tagger = ready_tagger or TAGGERS.get(cfg.tagging.tagger, cfg)
+    tagger = ready_tagger or _tagger(cfg)
     if tagger is not None and len(cfg.planning.labels) < n_src:
         from spa2v.tagging import tag_sources
 
@@ -237,7 +267,6 @@ def run(
         from spa2v.errors import AudioFileNotFoundError
 
         raise AudioFileNotFoundError(f"{audio}: no such file")
-    a = cfg.analysis
 
     def tell(stage: str) -> Callable[[float, float | None], None] | None:
         if progress is None:
@@ -252,8 +281,7 @@ def run(
         files = {k: stage / n for k, n in names.items()}
 
         t0 = time.perf_counter()
-        sheet = cues(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg),
-                     progress=tell("cues"))  # fmt: skip
+        sheet = cues(audio, cfg, progress=tell("cues"))
         sheet.save(files["cues"])
         timings["cues"] = time.perf_counter() - t0
 
@@ -278,9 +306,9 @@ def run(
         timings["render"] = time.perf_counter() - t0
 
         record = {
-            "schema": "spa2v.run/2",
+            "schema": RUN_SCHEMA,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "input": str(audio),
+            "input": str(Path(audio).absolute()),
             "config": run_record(cfg),
             "outputs": {k: p.name for k, p in files.items()},
             "planning": (layout.model_extra or {}).get("planning",
@@ -309,12 +337,18 @@ def run_record(config: RunConfig) -> dict[str, Any]:
     return data
 
 
+def _tagger(config: RunConfig) -> Tagger | None:
+    from spa2v.registry import TAGGERS
+
+    return TAGGERS.get(config.tagging.tagger, config)
+
+
 @dataclass
 class Backends:
     """The backends of a run, built and checked by :func:`preflight`."""
 
     planner: Planner
-    generator: Generator
+    generator: Generator | None
     tagger: Tagger | None
 
     def ready(self) -> dict[str, Any]:
@@ -323,7 +357,9 @@ class Backends:
                 **({"tagger": self.tagger} if self.tagger is not None else {})}  # fmt: skip
 
 
-def preflight(config: RunConfig | Mapping[str, Any] | None = None, **options: Any) -> Backends:
+def preflight(
+    config: RunConfig | Mapping[str, Any] | None = None, *, render: bool = True, **options: Any
+) -> Backends:
     """Check, before any work, that the chosen backends can run on this machine.
 
     Extras installed, weights on this machine (nothing is downloaded), API keys set, a GPU
@@ -334,6 +370,8 @@ def preflight(config: RunConfig | Mapping[str, Any] | None = None, **options: An
     ----------
     config : RunConfig or mapping or None
         The run's configuration.
+    render : bool
+        Also the generator (``False`` for planning alone).
     **options
         Options on top of it, as for :func:`run`.
 
@@ -351,9 +389,10 @@ def preflight(config: RunConfig | Mapping[str, Any] | None = None, **options: An
 
     cfg = as_config(config, options)
     found = Backends(planner=get_planner(cfg.planning.planner, cfg),
-                     generator=get_generator(cfg.render.generator, cfg),
-                     tagger=TAGGERS.get(cfg.tagging.tagger, cfg))  # fmt: skip
-    found.generator.preflight()  # the extra, the weights, the device
+                     generator=get_generator(cfg.render.generator, cfg) if render else None,
+                     tagger=_tagger(cfg))  # fmt: skip
+    if found.generator is not None:
+        found.generator.preflight()  # the extra, the weights, the device
     found.planner.preflight()  # the SDK and the API key
     if found.tagger is not None:
         found.tagger.preflight()
@@ -373,6 +412,7 @@ def _versions() -> dict[str, Any]:
 
 
 __all__ = [
+    "RUN_FILES",
     "Backends",
     "RunConfig",
     "RunResult",

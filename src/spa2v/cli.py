@@ -40,11 +40,13 @@ err = Console(stderr=True)
 AudioArg = Annotated[Path, typer.Argument(help="Audio or video file (WAV, FLAC, MP3, MP4…).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress.")]
 ConfigOpt = Annotated[
-    Path | None,
+    list[Path] | None,
     typer.Option(
         "--config",
-        help="Config file (TOML or JSON, or a run.json to repeat that run); options given "
-        "here win over it. spa2v config shows the result.",
+        metavar="<file>",
+        help="Config file (TOML, or JSON, or a run.json to repeat that run); repeat it to "
+        "layer several, later ones winning; options given here win over all. spa2v config "
+        "shows the result.",
     ),
 ]
 
@@ -59,14 +61,15 @@ def _as_flags(message: str) -> str:
     from spa2v.config import FIELDS, SECTIONS
 
     pattern = r"\b(" + "|".join(SECTIONS) + r")\.(\w+)"
-    return re.sub(pattern, lambda m: _flag(m[2]) if m[2] in FIELDS else m[0], message)
+    return re.sub(pattern, lambda m: _flag(m[2]) if FIELDS.get(m[2]) == m[1] else m[0], message)
 
 
-def _cli_type(annotation: Any) -> Any:
-    """The type a field takes on the command line (lists repeat; pairs are ``a,b``)."""
+def _cli_type(annotation: Any, default: Any = None) -> Any:
+    """The type a field takes on the command line (lists repeat; pairs are ``a,b``; a
+    number that may be unset where its default is set takes ``none`` too)."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        return _cli_type(args[0])
+        return str if default is not None and args[0] is not bool else _cli_type(args[0])
     origin = typing.get_origin(annotation)
     if origin is list:
         return list[_cli_type(args[0])]  # type: ignore[misc]
@@ -75,14 +78,14 @@ def _cli_type(annotation: Any) -> Any:
     return annotation
 
 
-def _field_option(name: str) -> inspect.Parameter:
+def _field_option(name: str, default_note: str | None = None) -> inspect.Parameter:
     """A keyword parameter for Typer, made from a configuration field: flag, help, panel,
     and the field's default shown (the parameter itself defaults to None: "not given")."""
     from spa2v.config import FIELDS, SECTIONS
 
     section = SECTIONS[FIELDS[name]]
     info = section.model_fields[name]
-    kind = _cli_type(info.annotation)
+    kind = _cli_type(info.annotation, info.get_default(call_default_factory=True))
     decls = [f"{_flag(name)}/--no-{name.replace('_', '-')}" if kind is bool else _flag(name)]
     if name == "labels":
         decls.append("--label")  # one name a time reads better: --label cow --label dog
@@ -93,6 +96,7 @@ def _field_option(name: str) -> inspect.Parameter:
         shown = ",".join(map(str, default))
     else:
         shown = "" if default is None else str(default)
+    shown = default_note or shown
     text = escape(info.description or "") + (escape(f" [default: {shown}]") if shown else "")
     metavar = None
     if typing.get_origin(kind) is list:  # repeatable: one value each time
@@ -103,13 +107,17 @@ def _field_option(name: str) -> inspect.Parameter:
                              annotation=Annotated[kind | None, option])  # fmt: skip
 
 
-def _configured(*selection: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _configured(
+    *selection: str, notes: dict[str, str] | None = None, only_given: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Give a command the options of the configuration sections (or fields) it reads.
 
     The command gets ``--config FILE`` and one option per field, generated from
     :mod:`spa2v.config` (so help, defaults and names are written once, there); it is called
     with ``cfg``, the effective :class:`~spa2v.config.RunConfig`, and, if it asks for
-    ``sources``, where each value came from.
+    ``sources``, where each value came from. ``notes`` replace the default shown in the
+    help of some fields (where this command's default is not the field's); fields in
+    ``only_given`` count only when given on the command line (a config file's are ignored).
     """
     from spa2v.config import SECTIONS
 
@@ -121,17 +129,23 @@ def _configured(*selection: str) -> Callable[[Callable[..., Any]], Callable[...,
         own = [p for p in sig.parameters.values() if p.name not in ("cfg", "sources")]
         config_param = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY,
                                          default=None, annotation=ConfigOpt)  # fmt: skip
-        params = [*own, config_param, *(_field_option(n) for n in names)]
+        params = [*own, config_param,
+                  *(_field_option(n, (notes or {}).get(n)) for n in names)]  # fmt: skip
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
-            from spa2v.config import load_config
+            from spa2v.config import RunConfig, load_config
 
             given = {n: kwargs.pop(n) for n in names}
             given = {n: v for n, v in given.items() if v is not None and v != []}
             path = kwargs.pop("config")
             with _user_errors():
                 cfg, sources = load_config(path, given, given_as="command line")
+                if any(sources[n] not in ("command line", "default") for n in only_given):
+                    keep = {s: {k: v for k, v in values.items()
+                                if k not in only_given or sources[k] == "command line"}
+                            for s, values in cfg.given().items()}  # fmt: skip
+                    cfg = RunConfig.build(keep)
             if "sources" in sig.parameters:
                 kwargs["sources"] = sources
             return func(cfg=cfg, **kwargs)
@@ -174,8 +188,8 @@ def _user_errors() -> Iterator[None]:
             yield
         except Spa2vError as exc:
             _flush_warnings(caught)
-            err.print(f"[bold red]error:[/] {escape(_as_flags(str(exc)))}", highlight=False,
-                      soft_wrap=True)  # fmt: skip
+            text = str(exc) if getattr(exc, "in_file", False) else _as_flags(str(exc))
+            err.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[bold red]interrupted[/]")
@@ -408,15 +422,13 @@ def plan(
 ) -> None:
     """Plan a Video Scene Layout (objects, boxes over time, captions) from a recording."""
     from spa2v import api
-    from spa2v.audio.cues import CueParams
 
     with _user_errors():
         _writable(output)  # before any work
-        backends = api.preflight(cfg)  # a missing SDK, key or model: before measuring anything
-        a = cfg.analysis
+        # a missing SDK, key or model: before measuring anything
+        backends = api.preflight(cfg, render=False)
         with _progress("analysing", enabled=not quiet) as update:
-            sheet = api.cues(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg),
-                             progress=update)  # fmt: skip
+            sheet = api.cues(audio, cfg, progress=update)
         layout = api.plan(audio, cfg, cue_sheet=sheet, **backends.ready())
         if output is None:
             sys.stdout.write(layout.to_json() + "\n")
@@ -499,7 +511,9 @@ def _stages(enabled: bool) -> Iterator[Callable[[str, float, float | None], None
 
 
 @app.command()
-@_configured("render", "diffusion", "width", "height", "channels")
+@_configured("render", "diffusion", "width", "height", "channels",
+             notes={"width": "the layout's", "height": "the layout's"},
+             only_given=("width", "height"))
 def render(
     layout: Annotated[Path, typer.Argument(help="Layout JSON (from spa2v plan).")],
     cfg: Any,

@@ -29,14 +29,16 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from spa2v.errors import ParameterError
+from spa2v.errors import ParameterError, Spa2vError
 
+#: The ``schema`` of the ``run.json`` that this version writes and reads as a config.
+RUN_SCHEMA = "spa2v.run/2"
 #: Most sources tracked and drawn.
 MAX_SOURCES = 3
 #: Largest seed accepted (what fits every backend, torch included).
@@ -55,17 +57,38 @@ Trust = Literal["blend", "cues", "llm"]
 
 
 class ConfigError(ParameterError):
-    """Invalid configuration; the message names fields as ``section.field``."""
+    """Invalid configuration; the message names fields as ``section.field``.
+
+    ``in_file`` is set when the error is in a config file: the command line then keeps the
+    file's names instead of wording them as flags.
+    """
+
+    def __init__(self, message: str, *, in_file: bool = False) -> None:
+        super().__init__(message)
+        self.in_file = in_file
 
 
 class Section(BaseModel):
     """A section of :class:`RunConfig` (frozen; unknown fields are refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     #: Heading in ``--help`` and in ``spa2v config``.
     title: ClassVar[str] = ""
     #: The section's name in :class:`RunConfig`.
     key: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none(cls, data: Any) -> Any:
+        """``"none"`` unsets a field that may be unset (TOML and the command line have no
+        null); text fields keep it as text."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                info = cls.model_fields.get(name)
+                if (isinstance(value, str) and value.lower() == "none" and info is not None
+                        and _nullable(info.annotation) and not _texty(info.annotation)):
+                    data = {**data, name: None}
+        return data
 
     if not TYPE_CHECKING:  # type checkers see each section's own typed fields
 
@@ -76,21 +99,19 @@ class Section(BaseModel):
                 raise ConfigError(validation_message(exc, self.key)) from None
 
 
-#: The fields that name a backend, and the registry of each (imported when asked).
-REGISTRIES = {"planner": "spa2v.planning.base:PLANNERS",
-              "generator": "spa2v.generation.base:GENERATORS",
-              "tagger": "spa2v.tagging.base:TAGGERS"}  # fmt: skip
+#: The fields that name a backend, and the registry of each (:mod:`spa2v.registry`).
+REGISTRIES = {"planner": "PLANNERS", "generator": "GENERATORS", "tagger": "TAGGERS"}
 
 
 def choices(name: str) -> list[Any] | None:
     """The values field ``name`` allows when they are a list (backend names, a Literal's
     values); None for an open field."""
-    import importlib
     import typing
 
     if name in REGISTRIES:
-        module, attr = REGISTRIES[name].split(":")
-        return list(getattr(importlib.import_module(module), attr).names())
+        from spa2v import registry
+
+        return list(getattr(registry, REGISTRIES[name]).names())
     annotation = SECTIONS[FIELDS[name]].model_fields[name].annotation
     if typing.get_origin(annotation) is Literal:
         return list(typing.get_args(annotation))
@@ -102,6 +123,18 @@ def _registered(value: str, name: str) -> str:
     if value not in names:
         raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(names)}")
     return value
+
+
+def _nullable(annotation: Any) -> bool:
+    import typing
+
+    return type(None) in typing.get_args(annotation)
+
+
+def _texty(annotation: Any) -> bool:
+    import typing
+
+    return str in typing.get_args(annotation) or annotation is str
 
 
 def _split_commas(value: Any) -> Any:
@@ -119,7 +152,8 @@ class AnalysisSettings(Section):
     title: ClassVar[str] = "Analysis"
     key: ClassVar[str] = "analysis"
 
-    sr: int | None = Field(48_000, description="Analysis sample rate, Hz (none: the file's).")
+    sr: int | None = Field(48_000, description="Analysis sample rate, Hz (none: the file's "
+                           "own).")  # fmt: skip
     channels: tuple[int, int] | None = Field(
         None, description="Left,right channel indices for files with more than two channels."
     )
@@ -131,7 +165,10 @@ class AnalysisSettings(Section):
     def _rate(cls, value: int | None) -> int | None:
         from spa2v.audio.load import check_sample_rate
 
-        return None if value is None else check_sample_rate(value, what="analysis rate")
+        try:
+            return None if value is None else check_sample_rate(value, what="analysis rate")
+        except Spa2vError as exc:  # the loader's words, as a field error
+            raise ValueError(str(exc)) from None
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -168,7 +205,7 @@ class PlanningSettings(Section):
     sources: int | None = Field(None, description="Number of sources (1-3) when known; default "
                                 "one per label, otherwise counted from the audio.")  # fmt: skip
     keyframes: int | None = Field(None, ge=1, le=1000, description="Number of keyframes "
-                                  "(default: keyframe_rate per second, at least 4).")  # fmt: skip
+                                  "(default: the keyframe rate's, at least 4).")  # fmt: skip
     keyframe_rate: float = Field(2.0, ge=0.05, le=30.0, description="Keyframes per second.")
     fov_deg: float = Field(90.0, description="Horizontal field of view of the camera, degrees "
                            "(10-170).")  # fmt: skip
@@ -325,12 +362,13 @@ class DiffusionSettings(Section):
     motion_adapter: str = Field(DEFAULT_MOTION_ADAPTER, description="AnimateDiff motion "
                                 "adapter: local folder or hub id.")  # fmt: skip
     frames: int = Field(16, ge=1, le=512, description="Frames generated, stretched over the "
-                        "clip (more than context_length: FreeNoise windows).")  # fmt: skip
+                        "clip (more than one context length: FreeNoise windows).")  # fmt: skip
     steps: int = Field(25, ge=1, le=500, description="Denoising steps.")
     cfg_scale: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
     negative_prompt: str = Field("blurry, low quality, distorted, deformed, watermark, text",
                                  description="What the video should not look like.")
-    device: str | None = Field(None, description="cuda or cpu (default: cuda when available).")
+    device: str | None = Field(None, description="A torch device: cuda, cuda:1, cpu… (default: "
+                               "cuda when available).")  # fmt: skip
     fp16: bool = Field(True, description="Half precision on CUDA (ignored on the CPU).")
     captions: Literal["global", "local", "mix"] = Field(
         "mix", description="Prompt per frame: the global caption, the keyframe's, or both."
@@ -409,7 +447,7 @@ class RunConfig(BaseModel):
     (['cow'], 12.0)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     planning: PlanningSettings = Field(default_factory=PlanningSettings)
@@ -419,12 +457,13 @@ class RunConfig(BaseModel):
     diffusion: DiffusionSettings = Field(default_factory=DiffusionSettings)
 
     @classmethod
-    def build(cls, *layers: Mapping[str, Any] | RunConfig | None) -> RunConfig:
+    def build(cls, *layers: Mapping[str, Any] | RunConfig | None, **options: Any) -> RunConfig:
         """A configuration from layers of options, later layers winning.
 
         Each layer is a :class:`RunConfig` or a mapping of options, flat (``{"fps": 12}``)
         or nested by section (``{"render": {"fps": 12}}``); a section may also be given as
-        its settings object (``{"diffusion": DiffusionSettings(...)}``).
+        its settings object (``{"diffusion": DiffusionSettings(...)}``). Keyword options
+        are the last layer.
 
         Raises
         ------
@@ -432,7 +471,7 @@ class RunConfig(BaseModel):
             For an unknown name or an invalid value, naming each field.
         """
         data: dict[str, dict[str, Any]] = {}
-        for layer in layers:
+        for layer in (*layers, options):
             for section, values in _nested(layer).items():
                 data.setdefault(section, {}).update(values)
         try:
@@ -454,12 +493,16 @@ class RunConfig(BaseModel):
         for section in SECTIONS:
             block: Section = getattr(self, section)
             lines += ["", f"[{section}]  # {block.title}"]
-            for name in type(block).model_fields:
+            for name, info in type(block).model_fields.items():
                 value = getattr(block, name)
                 note = f"  # {sources[name]}" if sources and name in sources else ""
-                if value is None:
+                if value is None and info.get_default(call_default_factory=True) is None:
                     lines.append(f"# {name} =  (not set){note}")
+                elif value is None:  # unset where the default is not: TOML has no null
+                    lines.append(f'{name} = "none"{note}')
                 else:
+                    if name in PATH_FIELDS:  # the file may be read from anywhere
+                        value = _absolute(value)
                     lines.append(f"{name} = {_toml_value(value)}{note}")
         return "\n".join(lines) + "\n"
 
@@ -490,8 +533,20 @@ def _nested(layer: Mapping[str, Any] | RunConfig | None) -> dict[str, dict[str, 
         raise ConfigError(f"options must be a mapping, got {type(layer).__name__}")
     out: dict[str, dict[str, Any]] = {}
     unknown = []
+    twice = []
+
+    def put(section: str, name: str, value: Any) -> None:
+        if name in out.get(section, {}):
+            twice.append(f"{section}.{name}")
+        out.setdefault(section, {})[name] = value
+
     for key, value in layer.items():
-        if key in SECTIONS:
+        if isinstance(key, str) and key.count(".") == 1 and key.split(".")[0] in SECTIONS:
+            section, name = key.split(".")  # "render.seed": a CSV column, a dotted key
+            if FIELDS.get(name) != section:
+                unknown.append(key)
+            put(section, name, value)
+        elif key in SECTIONS:
             if isinstance(value, Section):
                 value = value.model_dump(exclude_unset=True)
             if not isinstance(value, Mapping):
@@ -499,13 +554,15 @@ def _nested(layer: Mapping[str, Any] | RunConfig | None) -> dict[str, dict[str, 
             for name, v in value.items():
                 if FIELDS.get(name) != key:
                     unknown.append(f"{key}.{name}")
-                out.setdefault(key, {})[name] = v
+                put(key, name, v)
         elif key in FIELDS:
-            out.setdefault(FIELDS[key], {})[key] = value
+            put(FIELDS[key], key, value)
         else:
             unknown.append(str(key))
     if unknown:
         raise ConfigError("unknown option(s): " + ", ".join(unknown) + _did_you_mean(unknown))
+    if twice:
+        raise ConfigError("given twice (flat and in its section): " + ", ".join(twice))
     return out
 
 
@@ -514,8 +571,9 @@ def _did_you_mean(unknown: list[str]) -> str:
 
     hints = []
     for u in unknown:
-        close = difflib.get_close_matches(u.rsplit(".", 1)[-1], list(FIELDS), n=1)
-        if close:
+        if "." not in u and (section := difflib.get_close_matches(u, list(SECTIONS), n=1)):
+            hints.append(f"the section {section[0]}")
+        elif close := difflib.get_close_matches(u.rsplit(".", 1)[-1], list(FIELDS), n=1):
             hints.append(f"{FIELDS[close[0]]}.{close[0]}")
     return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
@@ -578,27 +636,36 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read the config file ({exc})") from None
+    is_json = p.suffix.lower() == ".json"  # anything else is read as TOML
     try:
-        if p.suffix.lower() == ".toml":
-            doc: Any = tomllib.loads(text)
-        else:
-            doc = json.loads(text)
+        doc: Any = json.loads(text) if is_json else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
-        raise ConfigError(f"{p}: not valid {kind} ({exc})") from None
-    if isinstance(doc, dict) and isinstance(doc.get("config"), dict) and "schema" in doc:
+        raise ConfigError(f"{p}: not valid {'JSON' if is_json else 'TOML'} ({exc})",
+                          in_file=True) from None  # fmt: skip
+    if isinstance(doc, dict) and str(doc.get("schema", "")).startswith("spa2v.run/"):
+        if doc["schema"] != RUN_SCHEMA or not isinstance(doc.get("config"), dict):
+            raise ConfigError(f"{p}: a run record of another spa2v version ({doc['schema']}; "
+                              f"this one reads {RUN_SCHEMA})", in_file=True)  # fmt: skip
         doc = doc["config"]  # a run.json: its record of the run's configuration
     if not isinstance(doc, dict):
-        raise ConfigError(f"{p}: a config file holds a table of sections")
+        raise ConfigError(f"{p}: a config file holds a table of sections", in_file=True)
     try:
         nested = _nested(doc)
+        RunConfig.build(nested)  # its values alone, so that an error names the file
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+        raise ConfigError(f"{p}: {exc}", in_file=True) from None
     for values in nested.values():
         for name, value in values.items():
             if name in PATH_FIELDS and value is not None:
                 values[name] = _relative_to(value, p.parent)
     return nested
+
+
+def _absolute(value: Any) -> Any:
+    """A path field's value with its paths absolute."""
+    if isinstance(value, list):
+        return [str(Path(v).absolute()) for v in value]
+    return str(Path(value).absolute())
 
 
 def _relative_to(value: Any, folder: Path) -> Any:
@@ -610,7 +677,7 @@ def _relative_to(value: Any, folder: Path) -> Any:
 
 
 def load_config(
-    path: str | Path | None = None,
+    path: str | Path | Sequence[str | Path] | None = None,
     overrides: Mapping[str, Any] | None = None,
     *,
     given_as: str = "given",
@@ -619,8 +686,9 @@ def load_config(
 
     Parameters
     ----------
-    path : str or Path or None
-        TOML or JSON config file (or a ``run.json``).
+    path : str or Path or sequence of them, or None
+        TOML or JSON config file (or a ``run.json``); several are read in order, later
+        files winning.
     overrides : mapping or None
         Options that win over the file's (flat or nested by section).
     given_as : str
@@ -632,11 +700,13 @@ def load_config(
         The configuration, and for every field name where its value came from:
         ``"default"``, ``"file PATH"`` or ``given_as``.
     """
-    file_layer = read_config(path) if path is not None else {}
+    paths = [] if path is None else [path] if isinstance(path, str | Path) else list(path)
+    layers = [(read_config(p), f"file {p}") for p in paths]
     given = _nested(overrides)
-    cfg = RunConfig.build(file_layer, given)
+    layers.append((given, given_as))
+    cfg = RunConfig.build(*(layer for layer, _ in layers))
     sources = {name: "default" for name in FIELDS}
-    for layer, label in ((file_layer, f"file {path}"), (given, given_as)):
+    for layer, label in layers:
         for values in layer.values():
             for name in values:
                 sources[name] = label

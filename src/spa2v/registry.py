@@ -1,4 +1,4 @@
-"""One registry mechanism for planners, generators and taggers.
+"""One registry mechanism for planners, generators and taggers, and the three registries.
 
 Each entry names the factory that builds the backend — ``"module:callable"``, imported only
 when that backend is asked for, so optional extras load lazily. A factory takes the run's
@@ -18,6 +18,9 @@ from spa2v.errors import ParameterError
 
 if TYPE_CHECKING:
     from spa2v.config import RunConfig
+    from spa2v.generation.base import Generator
+    from spa2v.planning.base import Planner
+    from spa2v.tagging.base import Tagger
 
 
 T = TypeVar("T")
@@ -67,3 +70,29 @@ def settings_of(config: RunConfig | None, section: str) -> Any:
     from spa2v.config import RunConfig
 
     return getattr(config or RunConfig(), section)
+
+
+def no_tagger(config: Any = None) -> None:
+    """``--tagger none``: nothing to recognise (and nothing of the tagging code to load)."""
+    return None
+
+
+#: The planners (``--planner``).
+PLANNERS: Registry[Planner] = Registry("planner", {
+    "cues": "spa2v.planning.heuristic:CuePlanner",
+    "naive": "spa2v.planning.naive:NaivePlanner",
+    "gemini": "spa2v.planning.llm.planner:gemini",
+    "openai": "spa2v.planning.llm.planner:openai",
+})  # fmt: skip
+#: The generators (``--generator``); torch and diffusers load only when the diffusion
+#: generator makes frames.
+GENERATORS: Registry[Generator] = Registry("generator", {
+    "animatic": "spa2v.generation.animatic:AnimaticGenerator",
+    "diffusion": "spa2v.generation.diffusion.generator:DiffusionGenerator.from_config",
+})  # fmt: skip
+#: The taggers (``--tagger``; ``none``: names come from the labels only).
+TAGGERS: Registry[Tagger | None] = Registry("tagger", {
+    "none": "spa2v.registry:no_tagger",
+    "ast": "spa2v.tagging.models:ASTTagger.from_config",
+    "clap": "spa2v.tagging.models:ClapTagger.from_config",
+})  # fmt: skip

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from spa2v.errors import ParameterError
 from spa2v.media.video import check_fps, check_video_size, frame_count
-from spa2v.registry import Registry
+from spa2v.registry import GENERATORS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,12 +92,6 @@ class Generator(Protocol):
         ...
 
 
-#: The generators; a factory takes the run's configuration (torch and diffusers load only
-#: when the diffusion generator makes frames).
-GENERATORS: Registry[Generator] = Registry("generator", {
-    "animatic": "spa2v.generation.animatic:AnimaticGenerator",
-    "diffusion": "spa2v.generation.diffusion.generator:DiffusionGenerator.from_config",
-})  # fmt: skip
 
 
 def get_generator(name: str, config: RunConfig | None = None) -> Generator:

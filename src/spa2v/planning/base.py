@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from spa2v.config import PlanningSettings
-from spa2v.registry import Registry
+from spa2v.registry import PLANNERS
 
 if TYPE_CHECKING:
     from spa2v.audio.cues import CueSheet
@@ -69,13 +69,6 @@ class Planner(Protocol):
         ...
 
 
-#: The planners; a factory takes the run's configuration.
-PLANNERS: Registry[Planner] = Registry("planner", {
-    "cues": "spa2v.planning.heuristic:CuePlanner",
-    "naive": "spa2v.planning.naive:NaivePlanner",
-    "gemini": "spa2v.planning.llm.planner:gemini",
-    "openai": "spa2v.planning.llm.planner:openai",
-})  # fmt: skip
 
 
 def get_planner(name: str, config: RunConfig | None = None) -> Planner:

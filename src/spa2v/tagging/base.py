@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from spa2v.audio.cues import CueSheet
 from spa2v.errors import Spa2vError
-from spa2v.registry import Registry
+from spa2v.registry import TAGGERS
 from spa2v.tagging.mapping import drawable
 
 
@@ -176,17 +176,6 @@ DEFAULT_MODELS = {
     "ast": "MIT/ast-finetuned-audioset-10-10-0.4593",
     "clap": "laion/clap-htsat-unfused",
 }
-#: The taggers (``none``: names come from the labels only); a factory takes the run's config.
-TAGGERS: Registry[Tagger | None] = Registry("tagger", {
-    "none": "spa2v.tagging.base:no_tagger",
-    "ast": "spa2v.tagging.models:ASTTagger.from_config",
-    "clap": "spa2v.tagging.models:ClapTagger.from_config",
-})  # fmt: skip
-
-
-def no_tagger(config: Any = None) -> None:
-    """``--tagger none``: no recognition; names come from the labels."""
-    return None
 
 
 def get_tagger(
