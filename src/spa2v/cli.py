@@ -78,6 +78,7 @@ def _cli_type(annotation: Any, default: Any = None) -> Any:
     return annotation
 
 
+@functools.cache  # run, batch and config share their options
 def _field_option(name: str, default_note: str | None = None) -> inspect.Parameter:
     """A keyword parameter for Typer, made from a configuration field: flag, help, panel,
     and the field's default shown (the parameter itself defaults to None: "not given")."""
