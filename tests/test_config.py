@@ -251,3 +251,35 @@ def test_manifest_columns_may_name_the_section(tmp_path: Path, duet: Path) -> No
 def test_cues_through_the_api_read_the_analysis_section(duet: Path) -> None:
     sheet = spa2v.cues(duet, {"sr": 16000, "sources": 1})
     assert sheet.sr == 16000 and len(sheet.sources) == 1
+
+
+def test_none_unsets_from_the_command_line_and_repeated_keys_are_refused(tmp_path: Path) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text("[planning]\nsources = 2\nkeyframes = 6\n")
+    result = _cli("config", "--config", str(conf), "--sources", "none", "--keyframes", "none")
+    assert result.exit_code == 0, result.output
+    assert "# sources =  (not set)  # command line" in result.stdout
+    twice = tmp_path / "twice.json"
+    twice.write_text('{"render": {"fps": 10}, "render": {"seed": 2}}')
+    bad = _cli("config", "--config", str(twice))
+    assert bad.exit_code == 2 and "given twice: render" in bad.output
+
+
+def test_manifest_row_paths_are_relative_to_the_manifest(tmp_path: Path, duet: Path) -> None:
+    folder = tmp_path / "man dir"
+    (folder / "ex").mkdir(parents=True)
+    jsonl = folder / "m.jsonl"
+    jsonl.write_text(json.dumps({"path": str(duet), "llm": {"examples": ["ex"]},
+                                 "vocabulary": "v.txt"}) + "\n"
+                     + json.dumps({"path": str(duet), "name": "b", "fps": 6, "fps ": 1}) + "\n"
+                     + '{"path": "a.wav", "fps": 6, "fps": 7}\n')  # fmt: skip
+    items = discover(jsonl)
+    assert items[0].config.llm.examples == [folder / "ex"]
+    assert items[0].config.tagging.vocabulary == folder / "v.txt"
+    assert items[1].error and "unknown option" in items[1].error
+    assert items[2].error and "given twice: fps" in items[2].error
+    csv_path = folder / "m.csv"
+    csv_path.write_text(f"path,planning.labels,diffusion.guidance_layers\n{duet},cow;bird,a;b\n")
+    (item,) = discover(csv_path)
+    assert item.config.planning.labels == ["cow", "bird"]
+    assert item.config.diffusion.guidance_layers == ["a", "b"]

@@ -73,9 +73,13 @@ def test_upload_run_and_watch(page, url: str, tmp_path: Path) -> None:
     first = video.get_attribute("src")
     page.locator("#advanced").get_by_text("Advanced options").click()  # the run options
     fps = page.locator("#option-fps input[type=number]").first
-    fps.fill("12")
-    fps.press("Tab")  # the change reaches the app before the click
-    page.wait_for_function("() => document.querySelector('#option-fps input').value === '12'")
+    for _ in range(20):  # the accordion mounts its inputs when first opened: fill once settled
+        fps.fill("12")
+        fps.press("Tab")  # the change reaches the app before the click
+        page.wait_for_timeout(250)
+        if fps.input_value() == "12":
+            break
+    assert fps.input_value() == "12"
     page.locator("#rerender").click()
     page.wait_for_function(
         "(old) => { const v = document.querySelector('#video video');"

@@ -18,7 +18,7 @@ __all__ = ["RunConfig", "Spa2vError", "__version__", "cues", "plan", "render", "
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted(__all__)
 
 
 def __getattr__(name: str) -> Any:

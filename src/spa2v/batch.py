@@ -42,7 +42,14 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from spa2v.audio.load import AUDIO_SUFFIXES
-from spa2v.config import LIST_FIELDS, RunConfig, validation_message
+from spa2v.config import (
+    LIST_FIELDS,
+    RunConfig,
+    by_section,
+    loads_json,
+    resolve_paths,
+    validation_message,
+)
 from spa2v.errors import ParameterError
 from spa2v.media.files import (
     FolderBusyError,
@@ -88,9 +95,11 @@ def _manifest_rows(src: Path) -> list[tuple[str, Any]]:
             if not line.strip():
                 continue
             try:
-                rows.append((f"line {n}", json.loads(line)))
+                rows.append((f"line {n}", loads_json(line)))
             except json.JSONDecodeError as exc:
                 rows.append((f"line {n}", ValueError(f"not JSON ({exc.msg})")))
+            except ValueError as exc:  # a key given twice
+                rows.append((f"line {n}", exc))
         return rows
     reader = csv.DictReader(text.splitlines())
     if not reader.fieldnames or "path" not in reader.fieldnames:
@@ -101,7 +110,7 @@ def _manifest_rows(src: Path) -> list[tuple[str, Any]]:
             continue
         clean: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
         for key, value in clean.items():
-            if key in LIST_FIELDS:
+            if key.rsplit(".", 1)[-1] in LIST_FIELDS:  # "labels" or "planning.labels"
                 clean[key] = [x.strip() for x in value.split(";") if x.strip()]
         rows.append((f"line {n}", clean))
     return rows
@@ -150,8 +159,9 @@ def discover(source: str | Path, config: RunConfig | None = None) -> list[Item]:
             # absolute: workers (on other Ray nodes too) need not share the working folder
             audio = str((base / path).absolute())
             stem = row.name or path.stem
-            item_config = RunConfig.build(config, {k: v for k, v in raw.items()
-                                                   if k not in ("path", "name")})  # fmt: skip
+            # paths in a row's options are relative to the manifest's folder, as its path is
+            options = by_section({k: v for k, v in raw.items() if k not in ("path", "name")})
+            item_config = RunConfig.build(config, resolve_paths(options, base))
         except (ValidationError, ParameterError) as exc:
             msg = validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
             error = f"{src.name} {where}: {msg}"

@@ -64,12 +64,13 @@ def _as_flags(message: str) -> str:
     return re.sub(pattern, lambda m: _flag(m[2]) if FIELDS.get(m[2]) == m[1] else m[0], message)
 
 
-def _cli_type(annotation: Any, default: Any = None) -> Any:
-    """The type a field takes on the command line (lists repeat; pairs are ``a,b``; a
-    number that may be unset where its default is set takes ``none`` too)."""
+def _cli_type(annotation: Any) -> Any:
+    """The type a field takes on the command line (lists repeat; pairs are ``a,b``; a number
+    or path that may be unset takes ``none`` too, so it is read as text and checked by the
+    configuration)."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        return str if default is not None and args[0] is not bool else _cli_type(args[0])
+        return _cli_type(args[0]) if args[0] in (bool, str) else str
     origin = typing.get_origin(annotation)
     if origin is list:
         return list[_cli_type(args[0])]  # type: ignore[misc]
@@ -86,7 +87,7 @@ def _field_option(name: str, default_note: str | None = None) -> inspect.Paramet
 
     section = SECTIONS[FIELDS[name]]
     info = section.model_fields[name]
-    kind = _cli_type(info.annotation, info.get_default(call_default_factory=True))
+    kind = _cli_type(info.annotation)
     decls = [f"{_flag(name)}/--no-{name.replace('_', '-')}" if kind is bool else _flag(name)]
     if name == "labels":
         decls.append("--label")  # one name a time reads better: --label cow --label dog
@@ -98,10 +99,17 @@ def _field_option(name: str, default_note: str | None = None) -> inspect.Paramet
     else:
         shown = "" if default is None else str(default)
     shown = default_note or shown
-    text = escape(info.description or "") + (escape(f" [default: {shown}]") if shown else "")
+    text = info.description or ""
+    args = typing.get_args(info.annotation)
+    if type(None) in args and str not in args and bool not in args and "none" not in text:
+        text += " none: unset."
+    text = escape(text) + (escape(f" [default: {shown}]") if shown else "")
     metavar = None
     if typing.get_origin(kind) is list:  # repeatable: one value each time
         metavar = "<" + typing.get_args(kind)[0].__name__.lower() + ">"
+    elif kind is str and type(None) in typing.get_args(info.annotation):  # read as text
+        inner = next(a for a in typing.get_args(info.annotation) if a is not type(None))
+        metavar = "<l,r>" if typing.get_origin(inner) is tuple else f"<{inner.__name__.lower()}>"
     option = typer.Option(*decls, help=text, show_default=False, metavar=metavar,
                           rich_help_panel=section.title)  # fmt: skip
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,

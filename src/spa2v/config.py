@@ -472,7 +472,7 @@ class RunConfig(BaseModel):
         """
         data: dict[str, dict[str, Any]] = {}
         for layer in (*layers, options):
-            for section, values in _nested(layer).items():
+            for section, values in by_section(layer).items():
                 data.setdefault(section, {}).update(values)
         try:
             return cls.model_validate(data)
@@ -481,7 +481,7 @@ class RunConfig(BaseModel):
 
     def given(self) -> dict[str, dict[str, Any]]:
         """The options set explicitly (not left at their default), by section."""
-        return _nested(self)
+        return by_section(self)
 
     def to_toml(self, sources: Mapping[str, str] | None = None) -> str:
         """The whole configuration as a TOML config file.
@@ -522,8 +522,16 @@ FIELDS: dict[str, str] = {name: section for section, cls in SECTIONS.items()
 assert len(FIELDS) == sum(len(c.model_fields) for c in SECTIONS.values()), "field names clash"
 
 
-def _nested(layer: Mapping[str, Any] | RunConfig | None) -> dict[str, dict[str, Any]]:
-    """A layer of options as ``{section: {field: value}}`` (explicitly set fields only)."""
+def by_section(layer: Mapping[str, Any] | RunConfig | None) -> dict[str, dict[str, Any]]:
+    """A layer of options as ``{section: {field: value}}`` (explicitly set fields only).
+
+    Keys may be field names, section names (with a table of fields) or ``section.field``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (with the closest one), or a field given twice.
+    """
     if layer is None:
         return {}
     if isinstance(layer, RunConfig):
@@ -619,6 +627,33 @@ PATH_FIELDS = _fields_of("Path")
 LIST_FIELDS = _fields_of("list[")
 
 
+def loads_json(text: str) -> Any:
+    """JSON that refuses a key given twice in one object (``json`` keeps the last silently).
+
+    Raises
+    ------
+    ValueError
+        For invalid JSON (a :class:`json.JSONDecodeError`) or a repeated key.
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(f"key(s) given twice: {', '.join(twice)}")
+        return dict(items)
+
+    return json.loads(text, object_pairs_hook=pairs)
+
+
+def resolve_paths(nested: dict[str, dict[str, Any]], folder: Path) -> dict[str, dict[str, Any]]:
+    """Options (nested by section) with their relative paths made relative to ``folder``
+    (a config file's or a manifest's)."""
+    return {section: {name: _relative_to(v, folder) if name in PATH_FIELDS and v is not None
+                      else v for name, v in values.items()}
+            for section, values in nested.items()}  # fmt: skip
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The options of a TOML or JSON config file (or of a ``run.json``), nested by section.
 
@@ -638,8 +673,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: cannot read the config file ({exc})") from None
     is_json = p.suffix.lower() == ".json"  # anything else is read as TOML
     try:
-        doc: Any = json.loads(text) if is_json else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        doc: Any = loads_json(text) if is_json else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise ConfigError(f"{p}: not valid {'JSON' if is_json else 'TOML'} ({exc})",
                           in_file=True) from None  # fmt: skip
     if isinstance(doc, dict) and str(doc.get("schema", "")).startswith("spa2v.run/"):
@@ -650,14 +685,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError(f"{p}: a config file holds a table of sections", in_file=True)
     try:
-        nested = _nested(doc)
+        nested = resolve_paths(by_section(doc), p.parent)
         RunConfig.build(nested)  # its values alone, so that an error names the file
     except ConfigError as exc:
         raise ConfigError(f"{p}: {exc}", in_file=True) from None
-    for values in nested.values():
-        for name, value in values.items():
-            if name in PATH_FIELDS and value is not None:
-                values[name] = _relative_to(value, p.parent)
     return nested
 
 
@@ -702,7 +733,7 @@ def load_config(
     """
     paths = [] if path is None else [path] if isinstance(path, str | Path) else list(path)
     layers = [(read_config(p), f"file {p}") for p in paths]
-    given = _nested(overrides)
+    given = by_section(overrides)
     layers.append((given, given_as))
     cfg = RunConfig.build(*(layer for layer, _ in layers))
     sources = {name: "default" for name in FIELDS}
@@ -743,8 +774,11 @@ __all__ = [
     "RunConfig",
     "TaggingSettings",
     "as_config",
+    "by_section",
     "choices",
     "load_config",
+    "loads_json",
     "read_config",
+    "resolve_paths",
     "validation_message",
 ]
