@@ -707,14 +707,16 @@ def _summary(title: str, rows: dict[str, dict[str, float]], first: str) -> "Tabl
 
     short = {"clips": "clips", "max_iou": "MaxIoU", "ltsim": "LTSim", "docsim": "DocSim",
              "count_acc": "count", "side_acc": "side", "motion_acc": "motion",
-             "trend_acc": "trend", "centre_error": "c.err", "rank_corr": "rank"}  # fmt: skip
+             "trend_acc": "trend", "centre_error": "c.err", "rank_corr": "rank",
+             "early_wrong_side": "early"}  # fmt: skip
     table = Table(title=title, title_justify="left", box=box.SIMPLE, padding=(0, 1))
     table.add_column(first, overflow="fold")
     for c in COLUMNS:
         table.add_column(short[c], justify="right")
     for name, s in rows.items():
         cells = [
-            str(int(s[c])) if c == "clips" else ("–" if s[c] != s[c] else f"{s[c]:.3f}")
+            str(int(s[c])) if c in ("clips", "early_wrong_side")
+            else ("–" if s[c] != s[c] else f"{s[c]:.3f}")
             for c in COLUMNS
         ]
         table.add_row(name, *cells)

@@ -187,6 +187,10 @@ class CueSummary(BaseModel):
     reference_f0_hz: float = Field(description="Median voiced f0 (0 when nothing is voiced).")
 
 
+#: A source alone counts as heard where the loudness is within this range of its loudest.
+SOLE_SOURCE_RANGE_DB = 35.0
+
+
 class SourceCues(BaseModel):
     """One tracked source: where it is and how loud it is over time.
 
@@ -216,6 +220,16 @@ class SourceCues(BaseModel):
         description="Pitch change last vs first third over frames the source dominates, st."
     )
     active_fraction: float = Field(description="Fraction of frames where it is the main source.")
+    heard: Array1D | None = Field(
+        None,
+        description="Per frame, 1 where the source was measured (a direction of its own in the "
+        "spatial spectrum), else 0; absent in cue sheets of older versions.",
+    )
+    localised: bool = Field(
+        True,
+        description="False for a source placed only because a known number of sources asked "
+        "for one more than the recording shows (a static direction, not measured).",
+    )
 
 
 class CueParams(BaseModel):
@@ -838,6 +852,12 @@ def _describe_sources(
                 loudest_time_s=round(float(f.time_s[int(np.argmax(loud))]), 3),
                 pitch_change_st=round(pitch_change, 3),
                 active_fraction=round(float(mine.mean()), 3),
+                # one source alone is heard wherever the recording is within 35 dB of its
+                # loudest (a far, quiet start included); several, where each has a peak
+                heard=(loud > loud.max() - SOLE_SOURCE_RANGE_DB).astype(np.float32)
+                if n_src == 1
+                else None if tracks.heard is None else tracks.heard[k].astype(np.float32),
+                localised=True if tracks.localised is None else bool(tracks.localised[k]),
             )
         )
     return out

@@ -42,6 +42,11 @@ LEVEL_POWER_EXP = 0.75
 #: Highest frequency of the per-bin delay votes, Hz.
 DELAY_HIST_MAX_HZ = 3000.0
 
+#: A track's source counts as heard in a block where its peak reaches this fraction of the
+#: track's median peak; weaker blocks (a side lobe linked in before the source sounds, a
+#: fade-in under the other sources) are not measurements of it.
+HEARD_REL_HEIGHT = 0.4
+
 #: Azimuth grid of the spatial spectra, degrees (+ = left).
 AZ_GRID = np.linspace(-90.0, 90.0, 37)
 _AZ_STEP = float(AZ_GRID[1] - AZ_GRID[0])
@@ -228,6 +233,9 @@ class _Track:
     blocks: list[int] = field(default_factory=list)
     azimuths: list[float] = field(default_factory=list)
     heights: list[float] = field(default_factory=list)
+    #: placed at a strongest remaining direction because a known count asked for it, not
+    #: found as a peak of its own
+    filled: bool = False
 
     @property
     def support(self) -> float:
@@ -244,10 +252,18 @@ class TrackResult:
         Azimuth of each source over time (held outside its active span).
     share : np.ndarray [shape=(sources, frames)]
         Fraction of the frame's directional energy that comes from each source.
+    heard : np.ndarray [shape=(sources, frames)] or None
+        Where each source was measured: frames inside a pooling block in which its track
+        holds a peak of its own. None where not known (every frame counts).
+    localised : np.ndarray [shape=(sources,)] or None
+        False for a source placed only because a known count asked for one more than the
+        recording shows (a static direction, not a peak of its own).
     """
 
     azimuth_deg: np.ndarray
     share: np.ndarray
+    heard: np.ndarray | None = None
+    localised: np.ndarray | None = None
 
 
 def _block_profiles(
@@ -449,9 +465,22 @@ def track_sources(
     tracks.sort(key=lambda t: -float(np.mean(t.azimuths)))  # left to right
 
     frame_blocks = (np.arange(n) - block // 2) / hop
-    az = np.stack([np.interp(frame_blocks, t.blocks, t.azimuths) for t in tracks])
+    heard = np.zeros((len(tracks), n), dtype=bool)
+    rows = []
+    for k, t in enumerate(tracks):
+        h = np.asarray(t.heights)
+        strong = h >= 0
+        if len(tracks) > 1 and h.size > 1:  # one source alone is heard wherever it is active
+            strong = h >= HEARD_REL_HEIGHT * float(np.median(h))
+        blocks = np.asarray(t.blocks)[strong]
+        # the azimuth follows the blocks where the source was measured, held outside them
+        rows.append(np.interp(frame_blocks, blocks, np.asarray(t.azimuths)[strong]))
+        for b in blocks:
+            heard[k, b * hop : b * hop + block] = not t.filled
+    az = np.stack(rows)
     share = _shares(spectrum, az)
-    return TrackResult(az.astype(np.float32), share.astype(np.float32))
+    localised = np.array([not t.filled for t in tracks])
+    return TrackResult(az.astype(np.float32), share.astype(np.float32), heard, localised)
 
 
 def _fill_tracks(
@@ -470,7 +499,8 @@ def _fill_tracks(
             az = float(AZ_GRID[i])
             if all(abs(az - t) >= sep for t in taken):
                 taken.append(az)
-                out.append(_Track(blocks, [az] * len(blocks), [float(pooled[i])] * len(blocks)))
+                out.append(_Track(blocks, [az] * len(blocks), [float(pooled[i])] * len(blocks),
+                                  filled=True))  # fmt: skip
     return out
 
 

@@ -504,6 +504,7 @@ class SourceTruth(BaseModel):
     distance_m: list[float] = Field(description="Distance per truth time, m.")
     level_db: list[float] = Field(description="Direct-sound level at the listener, dB re 1 m.")
     doppler_ratio: list[float] = Field(description="Received / emitted frequency per time.")
+    start_s: float = Field(0.0, description="When the source starts to sound, s.")
 
 
 class SceneTruth(BaseModel):
@@ -527,7 +528,8 @@ class SceneTruth(BaseModel):
 class SceneSource:
     """One source of a scene: what it is, how it sounds, where it goes.
 
-    ``level_db`` is its level at 1 m relative to the others.
+    ``level_db`` is its level at 1 m relative to the others; ``start_s`` is when it starts to
+    sound (silent before, with a 20 ms fade-in).
     """
 
     label: str
@@ -538,6 +540,7 @@ class SceneSource:
     #: scene's length), and its sample rate (None = the scene's).
     signal: np.ndarray | None = field(default=None, repr=False, compare=False)
     signal_sr: int | None = None
+    start_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -592,6 +595,7 @@ def _scene_truth(
                 distance_m=np.round(r, 4).tolist(),
                 level_db=np.round(s.level_db - 20 * np.log10(np.maximum(r, 0.3)), 3).tolist(),
                 doppler_ratio=np.round(SPEED_OF_SOUND / (SPEED_OF_SOUND + dr), 6).tolist(),
+                start_s=round(max(0.0, s.start_s), 4),
             )
         )
     truth = SceneTruth(
@@ -681,6 +685,11 @@ def render_scene(
         else:
             sig = fit_signal(s.signal, s.signal_sr or sr, n, sr)
         sig *= 10 ** (s.level_db / 20)
+        if s.start_s > 0:  # silent until it starts, then a short fade-in
+            k0 = min(n, int(round(s.start_s * sr)))
+            sig[:k0] = 0.0
+            ramp = min(n - k0, int(0.02 * sr))
+            sig[k0 : k0 + ramp] *= np.linspace(0.0, 1.0, ramp, endpoint=False)
         direct, emitted = render_source(sig, s.trajectory, mic=mic, sr=sr, hrtf=hrtf)
         mix += direct
         excitation += emitted
@@ -728,7 +737,7 @@ def _shifted(source: SceneSource, t0: float) -> SceneSource:
     if signal is not None and signal.size:
         rate = source.signal_sr or 1
         signal = np.roll(np.asarray(signal), -int(t0 * rate) % signal.size)
-    return replace(source, trajectory=moved, signal=signal)
+    return replace(source, trajectory=moved, signal=signal, start_s=source.start_s - t0)
 
 
 def write_scene(

@@ -33,7 +33,7 @@ CONDITIONS = {
     "noisy": {"snr_db": 10.0},
 }
 FAMILIES = ("static", "left_to_right", "right_to_left", "passby", "approaching", "receding",
-            "two", "three")  # fmt: skip
+            "two", "three", "late")  # fmt: skip
 DURATION_S = 4.0
 _NAMES = {"engine": "car", "speech": "person", "bursts": "dog", "chirps": "bird",
           "hum": "fan", "noise": "waterfall"}  # fmt: skip
@@ -74,6 +74,14 @@ def _sources(recipe: dict[str, Any]):
         far, near = rng.uniform(30, 40), rng.uniform(4, 6)
         d0, d1 = (far, near) if fam == "approaching" else (near, far)
         return [SceneSource(_NAMES[kind], kind, Trajectory.sweep(d, az, az, d0, d1))]
+    if fam == "late":  # one source from the start, a second one joining on the other side
+        first, second = rng.choice(steady, size=2, replace=False)
+        a = rng.uniform(30, 75) * (1 if rng.random() < 0.5 else -1)
+        return [SceneSource(_NAMES[str(first)], str(first),
+                            Trajectory.static(a, rng.uniform(2, 6))),
+                SceneSource(_NAMES[str(second)], str(second),
+                            Trajectory.static(-a, rng.uniform(2, 6)),
+                            start_s=float(rng.uniform(0.3, 0.6) * d))]  # fmt: skip
     kinds = rng.choice(steady, size=3 if fam == "three" else 2, replace=False)
     azs = ([rng.uniform(30, 75), -rng.uniform(30, 75)] if fam == "two"
            else [rng.uniform(45, 75), rng.uniform(-10, 10), -rng.uniform(45, 75)])  # fmt: skip
@@ -231,6 +239,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, float]:
         "centre_error": mean(err),
         "rank_corr": float(spearmanr(xg, xp).statistic) if xg.size > 2 and np.ptp(xp) > 0
         else float("nan"),
+        "early_wrong_side": float(sum(o.get("early_wrong_side", 0) for o in objs)),
     }  # fmt: skip
 
 
@@ -243,7 +252,7 @@ def grouped(results: list[dict[str, Any]], key: str) -> dict[str, dict[str, floa
 
 
 COLUMNS = ("clips", "max_iou", "ltsim", "docsim", "count_acc", "side_acc", "motion_acc",
-           "trend_acc", "centre_error", "rank_corr")  # fmt: skip
+           "trend_acc", "centre_error", "rank_corr", "early_wrong_side")  # fmt: skip
 
 
 def markdown_table(rows: dict[str, dict[str, float]], first: str) -> str:
@@ -255,8 +264,8 @@ def markdown_table(rows: dict[str, dict[str, float]], first: str) -> str:
         cells = []
         for c in COLUMNS:
             v = s[c]
-            cells.append(str(int(v)) if c == "clips" else ("–" if not math.isfinite(v)
-                                                              else f"{v:.3f}"))  # fmt: skip
+            counted = c in ("clips", "early_wrong_side")
+            cells.append(str(int(v)) if counted else "–" if not math.isfinite(v) else f"{v:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

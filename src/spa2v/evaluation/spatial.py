@@ -96,6 +96,23 @@ def match_objects(pred: VSL, gt: VSL, times: np.ndarray) -> dict[int, int]:
     return {g_ids[r]: p_ids[c] for r, c in zip(rows, cols, strict=True)}
 
 
+def _x_side(x: float, edge: float) -> str:
+    return "left" if x < edge else "right" if x > 1.0 - edge else "centre"
+
+
+def _early_wrong_side(pred: VSL, p: int, gt: VSL, g: int, fov_deg: float = 90.0) -> int:
+    """Keyframes of ``pred`` before object ``g`` of ``gt`` first appears that show ``p`` on
+    another side than ``g``'s first box."""
+    first = next(((k.time, b.box) for k in gt.keyframes for b in k.boxes if b.id == g), None)
+    if first is None:
+        return 0
+    edge = float(Camera(fov_deg=fov_deg).x_of(SIDE_THRESHOLD_DEG))
+    t0, box = first
+    side = _x_side((box[0] + box[2]) / 2, edge)
+    return sum(1 for k in pred.keyframes if k.time < t0 - 1e-9 for b in k.boxes
+               if b.id == p and _x_side((b.box[0] + b.box[2]) / 2, edge) != side)  # fmt: skip
+
+
 def compare_layouts(pred: VSL, gt: VSL, *, rate_hz: float = 8.0) -> dict:
     """Spatial agreement of a predicted layout with the ground truth, one clip.
 
@@ -106,8 +123,10 @@ def compare_layouts(pred: VSL, gt: VSL, *, rate_hz: float = 8.0) -> dict:
         list): its matched prediction's ``centre_error`` (mean distance of the box centres, in
         frame widths/heights), ``side_ok``, ``motion_ok`` and ``trend_ok`` (the categories of
         :func:`side_of_layout`, :func:`motion_of_layout`, :func:`trend_of_layout` agree; an
-        unmatched object counts as wrong), the ground truth's categories, and the paired box
-        centres ``x_gt``/``x_pred`` for rank correlations.
+        unmatched object counts as wrong), the ground truth's categories, the paired box
+        centres ``x_gt``/``x_pred`` for rank correlations, and ``early_wrong_side``: the
+        predicted keyframes before the source first sounds (before its first box in the
+        ground truth) that show it on another side than where it is first heard.
     """
     n = max(1, int(round(gt.duration * rate_hz)))
     times = gt.frame_times(n)
@@ -121,6 +140,7 @@ def compare_layouts(pred: VSL, gt: VSL, *, rate_hz: float = 8.0) -> dict:
             "trend": trend_of_layout(gt, g),
         }
         p = match.get(g)
+        row["early_wrong_side"] = 0 if p is None else _early_wrong_side(pred, p, gt, g)
         if p is None:
             row.update(matched=False, centre_error=float("nan"), side_ok=False,
                        motion_ok=False, trend_ok=False, x_gt=[], x_pred=[])  # fmt: skip

@@ -64,16 +64,18 @@ def layout_from_truth(
             )
         )
         tracks.append((labels[k], az, d_rel))
+    starts = [truth.sources[k].start_s for k in order]
     keyframes = []
     for i, t in enumerate(times):
+        shown = [j for j in range(len(tracks)) if t >= starts[j]]  # silent: not shown yet
         boxes = [
-            {"id": j, "box": cam.box(float(az[i]), float(d[i]), name)}
-            for j, (name, az, d) in enumerate(tracks)
+            {"id": j, "box": cam.box(float(tracks[j][1][i]), float(tracks[j][2][i]), tracks[j][0])}
+            for j in shown
         ]
         caption = describe.frame_caption(
-            stories,
-            [side_of(float(az[i])) for _, az, _ in tracks],
-            [describe.sized(float(d[i])) for _, _, d in tracks],
+            [stories[j] for j in shown],
+            [side_of(float(tracks[j][1][i])) for j in shown],
+            [describe.sized(float(tracks[j][2][i])) for j in shown],
         )
         keyframes.append({"time": float(t), "caption": caption, "boxes": boxes})
     return VSL(

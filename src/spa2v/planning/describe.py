@@ -127,6 +127,8 @@ def frame_caption(stories: list[SourceStory], sides: list[str], sizes: list[str]
             "receding": ", moving away",
         }[s.behaviour]
         parts.append(f"the {s.name} {where(side)}{size}{doing}")
+    if not parts:  # before the first source is heard
+        return "Nothing is heard yet."
     return _cap("; ".join(parts)) + "."
 
 

@@ -15,6 +15,7 @@ Captions come from templates filled with the behaviour read off the cues
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -89,15 +90,29 @@ class CuePlanner:
         labels = list(options.labels)
         names = [options.name_of(i) for i in range(len(sources))]
         notes = []
-        if labels and len(labels) != len(sources):
-            notes.append(
-                f"{len(labels)} label(s) given but {len(sources)} source(s) found; "
-                "labels are used left to right"
-            )
+        unplaced = [names[k] for k, src in enumerate(sources) if not src.localised]
+        if unplaced:
+            found = len(sources) - len(unplaced)
+            if labels:
+                asked = f"{len(labels)} name(s) given"
+                which = ", ".join(n for k, n in enumerate(names) if not sources[k].localised)
+            else:
+                asked, which = f"{len(sources)} sources asked", f"{len(unplaced)} of them"
+            note = (f"{asked} but {found} source(s) found in the recording: {which} not "
+                    "localised (shown still, at the strongest remaining direction)")  # fmt: skip
+            notes.append(note[0].upper() + note[1:] + ".")
+            warnings.warn(note, UserWarning, stacklevel=2)
         duration = cues.duration_s
         times = options.keyframe_times(duration)
         half = duration / len(times) / 2
         t = cues.frames.time_s
+        # where each source was measured: an object is shown from the keyframe where its
+        # source is first heard, and holds its last measured place through pauses
+        heard = np.array([[_heard(src, t, tk - half, tk + half) for tk in times]
+                          for src in sources])  # fmt: skip
+        for k, src in enumerate(sources):
+            if not src.localised or not heard[k].any():
+                heard[k] = True  # nothing measured to hold on to: shown throughout
 
         # loudness of each source at each keyframe; silent windows hold the last value
         levels = np.full((len(sources), len(times)), np.nan)
@@ -119,6 +134,8 @@ class CuePlanner:
                 levels[k] = levels[k][idx]
             if len(times) >= 3:  # syllable-to-syllable wobble is not motion
                 levels[k] = median_filter1d(levels[k], 3)
+            if not src.localised:  # not measured: no motion, no growth is invented for it
+                levels[k] = float(np.median(levels[k]))
         ref = float(np.nanmax(levels))
         d_rel = np.clip(10.0 ** ((ref - levels) / 20.0), 1.0, MAX_D_REL)
 
@@ -132,13 +149,18 @@ class CuePlanner:
                 for src in sources
             ]
         )
+        first = np.argmax(heard, axis=1)  # the first keyframe where each source is heard
+        for k in range(len(sources)):
+            for i in range(first[k] + 1, len(times)):
+                if not heard[k, i]:  # a pause: the last measured place and size
+                    azimuths[k, i], d_rel[k, i] = azimuths[k, i - 1], d_rel[k, i - 1]
         thr = cues.params.side_threshold_deg
         stories = [
             describe.SourceStory(
                 name=names[k],
                 behaviour=describe.classify(
-                    motion=src.motion,
-                    loudness_change_db=src.loudness_change_db,
+                    motion=src.motion if src.localised else "static",
+                    loudness_change_db=src.loudness_change_db if src.localised else 0.0,
                     loudest_fraction=src.loudest_time_s / max(duration, 1e-9),
                     pitch_change_st=src.pitch_change_st,
                 ),
@@ -150,27 +172,44 @@ class CuePlanner:
         ]
         keyframes = []
         for i, tk in enumerate(times):
+            shown = [k for k in range(len(sources)) if i >= first[k]]
             boxes = [
                 {"id": k, "box": camera.box(float(azimuths[k, i]), float(d_rel[k, i]), names[k])}
-                for k in range(len(sources))
+                for k in shown
             ]
             caption = describe.frame_caption(
-                stories,
-                [side_of(float(azimuths[k, i]), threshold_deg=thr) for k in range(len(sources))],
-                [describe.sized(float(d_rel[k, i])) for k in range(len(sources))],
+                [stories[k] for k in shown],
+                [side_of(float(azimuths[k, i]), threshold_deg=thr) for k in shown],
+                [describe.sized(float(d_rel[k, i])) for k in shown],
             )
             keyframes.append({"time": tk, "caption": caption, "boxes": boxes})
+        objects = []
+        for k, src in enumerate(sources):
+            obj: dict[str, Any] = {"id": k, "name": names[k]}
+            if not src.localised:
+                obj["localised"] = False
+            elif first[k] > 0:
+                obj["first_heard_s"] = round(float(times[first[k]] - half), 3)
+            objects.append(obj)
         return VSL(
             duration=round(duration, 6),
             width=options.width,
             height=options.height,
             caption=describe.global_caption(stories),
             reasoning=_reasoning(cues, sources, stories, [*notes, options.tag_note()]),
-            objects=[{"id": k, "name": names[k]} for k in range(len(sources))],
+            objects=objects,
             keyframes=keyframes,
             planner="cues",
             camera={"fov_deg": camera.fov_deg, "horizon": camera.horizon},
         )
+
+
+def _heard(src: SourceCues, t: np.ndarray, t0: float, t1: float) -> bool:
+    """Whether the source was measured in ``[t0, t1)`` (always, for old cue sheets)."""
+    if src.heard is None:
+        return True
+    sel = (t >= t0) & (t < t1)
+    return bool(sel.any() and src.heard[sel].max() > 0.5)
 
 
 def _summary_source(cues: CueSheet) -> SourceCues:
