@@ -46,6 +46,8 @@ def test_a_source_is_shown_only_from_when_it_is_first_heard(sources: int | None)
             if b.id == right:
                 assert _x(b.box) > 0.5
     assert "Nothing is heard yet" not in vsl.keyframes[0].caption  # the fan is heard from 0
+    if sources is None:  # the count is a decision with its evidence in the reasoning
+        assert "shares of the directional energy: +" in vsl.reasoning
     gt = layout_from_truth(scene.truth, [kf.time for kf in vsl.keyframes])
     assert [len(kf.boxes) for kf in gt.keyframes] == [1] * 4 + [2] * 4  # the truth agrees
     scores = compare_layouts(vsl, gt)

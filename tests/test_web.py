@@ -115,8 +115,11 @@ def test_session_files_are_removed_when_the_session_ends(browser, url: str) -> N
     pg.goto(url)
     pg.get_by_label("…or a demo clip").click()
     pg.get_by_role("option", name="passby").click()
+    # more names than the one car the clip holds: the page says which are not localised
+    pg.get_by_label("Names, left to right (comma-separated, optional)").fill("car, dog")
     pg.locator("#run").click()
     pg.locator("#video video").wait_for(state="attached")
+    pg.get_by_text("not localised").first.wait_for()
     mine = set(glob.glob(pattern)) - before
     assert len(mine) == 1 and any(Path(d).iterdir() for d in mine)
     context.close()  # the tab closes: the session ends

@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,13 @@ def build_app() -> Any:
 
             options = {name: data[box] for name, box in advanced.items()
                        if data[box] is not None and data[box] != ""}  # fmt: skip
-            result = api.run(audio, out, {**options, "labels": names, "overlay": True},
-                             force=True, progress=tell)  # fmt: skip
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = api.run(audio, out, {**options, "labels": names, "overlay": True},
+                                 force=True, progress=tell)  # fmt: skip
+            for text in dict.fromkeys(str(w.message) for w in caught
+                                      if issubclass(w.category, UserWarning)):  # fmt: skip
+                gr.Warning(text)  # e.g. more names than sources found: shown in the page
         except Spa2vError as exc:
             message = str(exc)
             if audio is not None:  # the name the user knows, not the server's copy

@@ -257,10 +257,16 @@ def _reasoning(
             f"{len(sources)} source(s), the number given, placed at the strongest directions "
             "of the spatial spectrum (time and level differences)."
         )
-    else:
+    elif len(sources) > 1:
+        ranked = sorted(sources, key=lambda s: -float(s.share.mean()))
+        held = ", ".join(f"{s.azimuth_mean_deg:+.0f}° {float(s.share.mean()):.0%}" for s in ranked)
         lines.append(
-            f"{len(sources)} source(s) found in the spatial spectrum (time and level differences)."
+            f"{len(sources)} sources found in the spatial spectrum (time and level differences): "
+            f"separate directions that each keep a peak of their own through a good part of the "
+            f"clip; their shares of the directional energy: {held}."
         )
+    else:
+        lines.append("1 source found in the spatial spectrum (time and level differences).")
     edge = min(1.0, d / 5)
     thr = cues.params.side_threshold_deg
     for src, story in zip(sources, stories, strict=True):
