@@ -165,8 +165,10 @@ def test_cue_lock_on_a_left_right_contradiction(duet: tuple, trust: str) -> None
     with ScriptedServer([Reply(json.dumps(answer))]) as srv:
         layout = _plan(duet, "openai", _settings(srv, "openai", cache=False, trust=trust))
     record = layout.model_extra["planning"]
-    heli_cue = [kf.boxes[1].box for kf in cue.keyframes]
-    heli = [next(b.box for b in kf.boxes if b.id == 1) for kf in layout.keyframes]
+    # keyframes that show the helicopter (it is absent until it is first heard)
+    shows = [k for k, kf in enumerate(cue.keyframes) if any(b.id == 1 for b in kf.boxes)]
+    heli_cue = [next(b.box for b in cue.keyframes[k].boxes if b.id == 1) for k in shows]
+    heli = [next(b.box for b in layout.keyframes[k].boxes if b.id == 1) for k in shows]
     centres = np.array([(b[0] + b[2]) / 2 for b in heli])
     cue_centres = np.array([(b[0] + b[2]) / 2 for b in heli_cue])
     strong = np.abs(cue_centres - 0.5) >= 0.15

@@ -814,6 +814,8 @@ def _describe_sources(
     p: CueParams,
 ) -> list[SourceCues]:
     n_src = tracks.azimuth_deg.shape[0]
+    localised = tracks.localised if tracks.localised is not None else np.ones(n_src, bool)
+    n_found = int(np.sum(localised))  # the others were placed for a known count
     dominant = np.argmax(tracks.share, axis=0)
     out = []
     third = max(1, len(f) // 3)
@@ -855,9 +857,9 @@ def _describe_sources(
                 # one source alone is heard wherever the recording is within 35 dB of its
                 # loudest (a far, quiet start included); several, where each has a peak
                 heard=(loud > loud.max() - SOLE_SOURCE_RANGE_DB).astype(np.float32)
-                if n_src == 1
+                if n_src == 1 or (n_found == 1 and localised[k])
                 else None if tracks.heard is None else tracks.heard[k].astype(np.float32),
-                localised=True if tracks.localised is None else bool(tracks.localised[k]),
+                localised=bool(localised[k]),
             )
         )
     return out

@@ -46,6 +46,9 @@ DELAY_HIST_MAX_HZ = 3000.0
 #: track's median peak; weaker blocks (a side lobe linked in before the source sounds, a
 #: fade-in under the other sources) are not measurements of it.
 HEARD_REL_HEIGHT = 0.4
+#: ... and, with several sources, in a frame where its direction holds this share of the
+#: directional energy.
+HEARD_MIN_SHARE = 0.2
 
 #: Azimuth grid of the spatial spectra, degrees (+ = left).
 AZ_GRID = np.linspace(-90.0, 90.0, 37)
@@ -466,19 +469,23 @@ def track_sources(
 
     frame_blocks = (np.arange(n) - block // 2) / hop
     heard = np.zeros((len(tracks), n), dtype=bool)
+    several = sum(not t.filled for t in tracks) > 1  # sources found, not placed for a count
     rows = []
     for k, t in enumerate(tracks):
         h = np.asarray(t.heights)
         strong = h >= 0
-        if len(tracks) > 1 and h.size > 1:  # one source alone is heard wherever it is active
+        if several and h.size > 1:  # one source alone is heard wherever it is active
             strong = h >= HEARD_REL_HEIGHT * float(np.median(h))
         blocks = np.asarray(t.blocks)[strong]
         # the azimuth follows the blocks where the source was measured, held outside them
         rows.append(np.interp(frame_blocks, blocks, np.asarray(t.azimuths)[strong]))
-        for b in blocks:
-            heard[k, b * hop : b * hop + block] = not t.filled
+        for b in blocks:  # the block's central stretch, where its pooled peak is measured
+            c = b * hop + block // 2
+            heard[k, max(0, c - hop // 2) : c + (hop + 1) // 2] = not t.filled
     az = np.stack(rows)
     share = _shares(spectrum, az)
+    if several:  # and frames where the source holds a fair share of its own
+        heard &= share >= HEARD_MIN_SHARE
     localised = np.array([not t.filled for t in tracks])
     return TrackResult(az.astype(np.float32), share.astype(np.float32), heard, localised)
 

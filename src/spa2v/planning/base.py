@@ -33,8 +33,10 @@ class PlanOptions(PlanningSettings):
 
     def name_of(self, k: int) -> str:
         """Name of source ``k``: its label, else its recognised name, else "sound source"."""
-        if k < len(self.labels):
-            return self.labels[k]
+        return self.labels[k] if k < len(self.labels) else self.recognised(k)
+
+    def recognised(self, k: int) -> str:
+        """What a tagger recognised for source ``k``, else "sound source"."""
         tag = next((t for t in self.tags if getattr(t, "source", None) == k), None)
         return tag.name if tag is not None and tag.name else "sound source"
 

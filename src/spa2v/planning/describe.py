@@ -56,7 +56,8 @@ def _cap(text: str) -> str:
 
 def where(side: str) -> str:
     """Phrase for a side of the frame."""
-    return {"left": "on the left", "right": "on the right"}.get(side, "in the centre")
+    return {"left": "on the left", "right": "on the right",
+            "unknown": "(not localised)"}.get(side, "in the centre")  # fmt: skip
 
 
 def classify(

@@ -88,7 +88,11 @@ class CuePlanner:
         if not sources:  # an old cue sheet without tracks: one source from the summary
             sources = [_summary_source(cues)]
         labels = list(options.labels)
-        names = [options.name_of(i) for i in range(len(sources))]
+        # names go to the sources found first, left to right, then to those not localised
+        order = sorted(range(len(sources)), key=lambda k: (not sources[k].localised, k))
+        names = ["" for _ in sources]
+        for j, k in enumerate(order):
+            names[k] = labels[j] if j < len(labels) else options.recognised(k)
         notes = []
         unplaced = [names[k] for k, src in enumerate(sources) if not src.localised]
         if unplaced:
@@ -110,9 +114,16 @@ class CuePlanner:
         # source is first heard, and holds its last measured place through pauses
         heard = np.array([[_heard(src, t, tk - half, tk + half) for tk in times]
                           for src in sources])  # fmt: skip
+        first = np.zeros(len(sources), dtype=int)  # the first keyframe that shows each one
+        first_heard = [0.0] * len(sources)
         for k, src in enumerate(sources):
-            if not src.localised or not heard[k].any():
+            if not src.localised or not heard[k].any() or src.heard is None:
                 heard[k] = True  # nothing measured to hold on to: shown throughout
+                continue
+            # from the first keyframe at or after the first measurement: never before it
+            first_heard[k] = float(t[np.argmax(src.heard > 0.5)])
+            later = [i for i, tk in enumerate(times) if tk >= first_heard[k] - 1e-9]
+            first[k] = later[0] if later else len(times) - 1
 
         # loudness of each source at each keyframe; silent windows hold the last value
         levels = np.full((len(sources), len(times)), np.nan)
@@ -149,7 +160,6 @@ class CuePlanner:
                 for src in sources
             ]
         )
-        first = np.argmax(heard, axis=1)  # the first keyframe where each source is heard
         for k in range(len(sources)):
             for i in range(first[k] + 1, len(times)):
                 if not heard[k, i]:  # a pause: the last measured place and size
@@ -179,9 +189,11 @@ class CuePlanner:
             ]
             caption = describe.frame_caption(
                 [stories[k] for k in shown],
-                [side_of(float(azimuths[k, i]), threshold_deg=thr) for k in shown],
-                [describe.sized(float(d_rel[k, i])) for k in shown],
-            )
+                [side_of(float(azimuths[k, i]), threshold_deg=thr) if sources[k].localised
+                 else "unknown" for k in shown],
+                [describe.sized(float(d_rel[k, i])) if sources[k].localised else ""
+                 for k in shown],
+            )  # fmt: skip
             keyframes.append({"time": tk, "caption": caption, "boxes": boxes})
         objects = []
         for k, src in enumerate(sources):
@@ -189,7 +201,7 @@ class CuePlanner:
             if not src.localised:
                 obj["localised"] = False
             elif first[k] > 0:
-                obj["first_heard_s"] = round(float(times[first[k]] - half), 3)
+                obj["first_heard_s"] = round(first_heard[k], 3)
             objects.append(obj)
         return VSL(
             duration=round(duration, 6),
@@ -271,6 +283,10 @@ def _reasoning(
     thr = cues.params.side_threshold_deg
     for src, story in zip(sources, stories, strict=True):
         parts = [f"{story.name}:"]
+        if not src.localised:  # nothing of it was measured: nothing to cite
+            lines.append(f"{story.name}: not localised (no direction of its own in the "
+                         f"recording); drawn still at {src.azimuth_mean_deg:+.0f}°.")  # fmt: skip
+            continue
         if len(sources) == 1 and cues.spatial:
             itd0 = _at(cues, cues.frames.itd_ms, 0, edge)
             ild0 = _at(cues, cues.frames.ild_db, 0, edge)
