@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from spa2v.audio.cues import CueParams, CueSheet, analyze_file
 from spa2v.audio.load import load_audio
-from spa2v.config import PATH_FIELDS, RUN_SCHEMA, RunConfig, as_config, pop_ready
+from spa2v.config import RUN_SCHEMA, RunConfig, as_config, pop_ready
 from spa2v.errors import ParameterError
 from spa2v.layout.vsl import VSL
 from spa2v.planning import PlanOptions, get_planner
@@ -309,7 +309,7 @@ def run(
             "schema": RUN_SCHEMA,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "input": str(Path(audio).absolute()),
-            "config": run_record(cfg),
+            "config": cfg.record(),
             "outputs": {k: p.name for k, p in files.items()},
             "planning": (layout.model_extra or {}).get("planning",
                                                        {"path": cfg.planning.planner}),
@@ -322,19 +322,6 @@ def run(
         atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
     files = {k: out / n for k, n in names.items()}
     return RunResult(outdir=out, files=files, layout=layout, timings_s=timings)
-
-
-def run_record(config: RunConfig) -> dict[str, Any]:
-    """The full configuration as ``run.json`` records it: every field, paths absolute (so
-    the record works as a config file from any folder)."""
-    data = config.model_dump(mode="json")
-    for values in data.values():
-        for name in values:
-            if name in PATH_FIELDS and values[name]:
-                v = values[name]
-                values[name] = ([str(Path(x).absolute()) for x in v] if isinstance(v, list)
-                                else str(Path(v).absolute()))  # fmt: skip
-    return data
 
 
 def _tagger(config: RunConfig) -> Tagger | None:

@@ -311,7 +311,7 @@ def cues(
     quiet: QuietOpt = False,
 ) -> None:
     """Measure spatial cues (ITD, ILD, azimuth, loudness, pitch, onsets) of a recording."""
-    from spa2v.audio.cues import CueParams, analyze_file
+    from spa2v import api
 
     with _user_errors():
         _writable(output, plot)  # before any work
@@ -319,10 +319,8 @@ def cues(
             from spa2v.media.plots import check_plot_path
 
             check_plot_path(plot)  # before anything is written
-        a = cfg.analysis
         with _progress("analysing", enabled=not quiet) as update:
-            sheet = analyze_file(audio, sr=a.sr, channels=a.channels, params=CueParams.of(cfg),
-                                 progress=update)  # fmt: skip
+            sheet = api.cues(audio, cfg, progress=update)
         if output is not None:
             sheet.save(output)
         if plot is not None:

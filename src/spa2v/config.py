@@ -31,7 +31,7 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -106,15 +106,13 @@ REGISTRIES = {"planner": "PLANNERS", "generator": "GENERATORS", "tagger": "TAGGE
 def choices(name: str) -> list[Any] | None:
     """The values field ``name`` allows when they are a list (backend names, a Literal's
     values); None for an open field."""
-    import typing
-
     if name in REGISTRIES:
         from spa2v import registry
 
         return list(getattr(registry, REGISTRIES[name]).names())
     annotation = SECTIONS[FIELDS[name]].model_fields[name].annotation
-    if typing.get_origin(annotation) is Literal:
-        return list(typing.get_args(annotation))
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
     return None
 
 
@@ -126,15 +124,11 @@ def _registered(value: str, name: str) -> str:
 
 
 def _nullable(annotation: Any) -> bool:
-    import typing
-
-    return type(None) in typing.get_args(annotation)
+    return type(None) in get_args(annotation)
 
 
 def _texty(annotation: Any) -> bool:
-    import typing
-
-    return str in typing.get_args(annotation) or annotation is str
+    return str in get_args(annotation) or annotation is str
 
 
 def _split_commas(value: Any) -> Any:
@@ -470,14 +464,28 @@ class RunConfig(BaseModel):
         ConfigError
             For an unknown name or an invalid value, naming each field.
         """
+        given = [layer for layer in (*layers, options)  # None and {} add nothing
+                 if layer is not None and not (isinstance(layer, Mapping) and not layer)]
+        if len(given) == 1 and isinstance(given[0], RunConfig):
+            return given[0]  # already validated (frozen): passed on as it is
         data: dict[str, dict[str, Any]] = {}
-        for layer in (*layers, options):
+        for layer in given:
             for section, values in by_section(layer).items():
                 data.setdefault(section, {}).update(values)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(validation_message(exc)) from None
+
+    def record(self) -> dict[str, dict[str, Any]]:
+        """Every field by section, as JSON values, paths absolute: what ``run.json`` records
+        (so the record works as a config file from any folder)."""
+        data = self.model_dump(mode="json")
+        for values in data.values():
+            for name, value in values.items():
+                if name in PATH_FIELDS and value:
+                    values[name] = _absolute(value)
+        return data
 
     def given(self) -> dict[str, dict[str, Any]]:
         """The options set explicitly (not left at their default), by section."""

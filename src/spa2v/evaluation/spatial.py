@@ -35,18 +35,18 @@ def _first_and_last_quarter(values: np.ndarray) -> tuple[float, float]:
     return float(np.mean(values[:q])), float(np.mean(values[-q:]))
 
 
+def _x_side(x: float, edge: float) -> Literal["left", "centre", "right"]:
+    """Side of a box centre ``x`` (``edge``: the camera's x of the side threshold, < 0.5)."""
+    return "left" if x < edge else "right" if x > 1.0 - edge else "centre"
+
+
 def side_of_layout(
     vsl: VSL, object_id: int, *, threshold_deg: float = SIDE_THRESHOLD_DEG, fov_deg: float = 90.0
 ) -> Literal["left", "centre", "right"]:
     """Side of the object's mean box centre, with the camera model's x for ±threshold."""
     _, x, _ = centres_and_areas(vsl, object_id)
     edge = float(Camera(fov_deg=fov_deg).x_of(threshold_deg))  # < 0.5 (left)
-    mean = float(np.mean(x))
-    if mean < edge:
-        return "left"
-    if mean > 1.0 - edge:
-        return "right"
-    return "centre"
+    return _x_side(float(np.mean(x)), edge)
 
 
 def motion_of_layout(
@@ -94,10 +94,6 @@ def match_objects(pred: VSL, gt: VSL, times: np.ndarray) -> dict[int, int]:
                 cost[i, j] = float(np.mean(np.linalg.norm(gc[both] - pc[both], axis=1)))
     rows, cols = linear_sum_assignment(cost)
     return {g_ids[r]: p_ids[c] for r, c in zip(rows, cols, strict=True)}
-
-
-def _x_side(x: float, edge: float) -> str:
-    return "left" if x < edge else "right" if x > 1.0 - edge else "centre"
 
 
 def _early_wrong_side(pred: VSL, p: int, gt: VSL, g: int, fov_deg: float = 90.0) -> int:
