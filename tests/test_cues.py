@@ -146,6 +146,21 @@ def test_mono_has_no_spatial_cues_but_keeps_the_rest() -> None:
     assert any("mono" in w for w in cues.warnings)
 
 
+def test_identical_channels_warn_like_mono_but_a_real_pair_does_not() -> None:
+    from spa2v.audio.load import MonoAudioWarning
+
+    scene = render_preset("approach", duration_s=2.0, seed=0)
+    same = np.stack([scene.audio[0], scene.audio[0]])
+    with pytest.warns(MonoAudioWarning, match="two channels are identical"):
+        cues = compute_cues(same, sr=SR)
+    assert any("identical" in w for w in cues.warnings)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MonoAudioWarning)
+        assert not any("identical" in w for w in compute_cues(scene.audio, sr=SR).warnings)
+
+
 def test_streaming_matches_in_memory(tmp_path: Path, stereo_clip: tuple[np.ndarray, int]) -> None:
     y, sr = stereo_clip
     path = write_media(tmp_path / "c.wav", y, sr)

@@ -85,8 +85,13 @@ class Section(BaseModel):
         if isinstance(data, dict):
             for name, value in data.items():
                 info = cls.model_fields.get(name)
-                if (isinstance(value, str) and value.lower() == "none" and info is not None
-                        and _nullable(info.annotation) and not _texty(info.annotation)):
+                if (
+                    isinstance(value, str)
+                    and value.lower() == "none"
+                    and info is not None
+                    and _nullable(info.annotation)
+                    and not _texty(info.annotation)
+                ):
                     data = {**data, name: None}
         return data
 
@@ -197,7 +202,9 @@ class PlanningSettings(Section):
                               "(at most three); naming them also gives the number of "
                               "sources.")  # fmt: skip
     sources: int | None = Field(None, description="Number of sources (1-3) when known; default "
-                                "one per label, otherwise counted from the audio.")  # fmt: skip
+                                "one per label, otherwise counted from the audio.",
+                                json_schema_extra={"minimum": 1,
+                                                   "maximum": MAX_SOURCES})  # fmt: skip
     keyframes: int | None = Field(None, ge=1, le=1000, description="Number of keyframes "
                                   "(default: the keyframe rate's, at least 4).")  # fmt: skip
     keyframe_rate: float = Field(2.0, ge=0.05, le=30.0, description="Keyframes per second.")
@@ -284,8 +291,9 @@ class LLMSettings(Section):
     send_audio: bool | None = Field(None, description="Attach the recording (mono) so the "
                                     "model can tell what sounds (default: gemini yes, openai "
                                     "no).")  # fmt: skip
-    timeout_s: float = Field(60.0, gt=0.0, le=3600.0,
-                             description="Time limit of one model call, s.")
+    timeout_s: float = Field(
+        60.0, gt=0.0, le=3600.0, description="Time limit of one model call, s."
+    )
     attempts: int = Field(4, ge=1, le=10, description="Calls per request before giving up on "
                           "transient errors.")  # fmt: skip
     cache: bool = Field(True, description="Reuse cached answers for the same request.")
@@ -359,8 +367,10 @@ class DiffusionSettings(Section):
                         "clip (more than one context length: FreeNoise windows).")  # fmt: skip
     steps: int = Field(25, ge=1, le=500, description="Denoising steps.")
     cfg_scale: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
-    negative_prompt: str = Field("blurry, low quality, distorted, deformed, watermark, text",
-                                 description="What the video should not look like.")
+    negative_prompt: str = Field(
+        "blurry, low quality, distorted, deformed, watermark, text",
+        description="What the video should not look like.",
+    )
     device: str | None = Field(None, description="A torch device: cuda, cuda:1, cpu… (default: "
                                "cuda when available).")  # fmt: skip
     fp16: bool = Field(True, description="Half precision on CUDA (ignored on the CPU).")
@@ -375,11 +385,13 @@ class DiffusionSettings(Section):
     guidance_steps: int | None = Field(None, ge=0, description="First K steps guided (default: "
                                        f"{DEFAULT_GUIDANCE_STEPS}, or all steps if "
                                        "fewer).")  # fmt: skip
-    guidance_iterations: int = Field(1, ge=1, le=20,
-                                     description="Gradient updates per guided step.")
+    guidance_iterations: int = Field(
+        1, ge=1, le=20, description="Gradient updates per guided step."
+    )
     guidance_scale: float = Field(5.0, ge=0.0, description="Step size of the latent update.")
-    guidance_topk: float = Field(0.5, gt=0.0, le=1.0,
-                                 description="Top-k fraction of pixels in the energy.")
+    guidance_topk: float = Field(
+        0.5, gt=0.0, le=1.0, description="Top-k fraction of pixels in the energy."
+    )
     fg_weight: float = Field(1.0, ge=0.0, description="Weight of the inside-the-box term.")
     bg_weight: float = Field(3.0, ge=0.0, description="Weight of the outside-the-box term.")
     context_length: int = Field(16, ge=2, le=64, description="FreeNoise window, frames.")
@@ -464,8 +476,11 @@ class RunConfig(BaseModel):
         ConfigError
             For an unknown name or an invalid value, naming each field.
         """
-        given = [layer for layer in (*layers, options)  # None and {} add nothing
-                 if layer is not None and not (isinstance(layer, Mapping) and not layer)]
+        given = [
+            layer
+            for layer in (*layers, options)  # None and {} add nothing
+            if layer is not None and not (isinstance(layer, Mapping) and not layer)
+        ]
         if len(given) == 1 and isinstance(given[0], RunConfig):
             return given[0]  # already validated (frozen): passed on as it is
         data: dict[str, dict[str, Any]] = {}
@@ -620,8 +635,6 @@ def validation_message(exc: ValidationError, prefix: str = "") -> str:
         else:
             parts.append(f"{loc}: {msg}{shown}" if loc else msg)
     return "; ".join(parts)
-
-
 
 
 def _fields_of(kind: str) -> tuple[str, ...]:

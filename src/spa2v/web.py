@@ -1,17 +1,25 @@
 """The web app (``spa2v serve``): drop in a recording, watch the result. Optional extra ``[ui]``.
 
-Built with Gradio. One button runs the whole job with progress per stage; the results show
-side by side: the video with its audio, the video with boxes, the cue plot, the layout as
-editable JSON and as a table. An edited layout can be rendered again without re-planning, and
-everything downloads as one zip. Bad files give a message in the page. The server binds to
-127.0.0.1 unless told otherwise, refuses uploads over the size limit (200 MB by default), and
-keeps each session's files in its own temporary folder, removed when the session ends.
+Built with Gradio. The page says what it does in one line and three numbered steps; the
+recording goes in through an audio player (with clickable examples whose names are filled in),
+and one button runs the whole job, its progress in one place beside the button. The two videos
+(plain, and with the boxes drawn) sit side by side above the cue plot; Re-render and the
+download (named after the input) sit right under them, and the layout editor, bounded and
+folded away, below. Only the backends that can run on this machine are offered; the others are
+listed with the reason. Mono or identical-channel recordings and names that disagree with the
+sources found raise a warning in the page; a file with more than two channels gets channel
+pickers. Each session keeps its files in its own temporary folder, and the copies Gradio serves
+are removed with it when the tab closes. The server binds to 127.0.0.1 unless told otherwise,
+refuses uploads over the size limit (200 MB by default) and sends no analytics.
 """
 
 import json
+import os
+import re
 import shutil
 import sys
 import tempfile
+import uuid
 import warnings
 import zipfile
 from pathlib import Path
@@ -19,7 +27,20 @@ from typing import Any
 
 from spa2v.errors import ParameterError, Spa2vError
 
-DEMO_CLIPS = ("duet", "passby", "left-to-right", "approach", "static-left")
+#: Demo clips offered as examples, with the names (left to right) filled in.
+EXAMPLES = {"duet": "cow, helicopter", "passby": "car", "left-to-right": "car",
+            "approach": "truck", "static-left": "cow"}  # fmt: skip
+#: File in a session's folder listing the folders of Gradio's copies of its uploads.
+UPLOADS_LIST = "uploads.txt"
+#: The menu entry of an optional count that the analysis decides.
+AUTO = "auto"
+#: The editor shows this many lines at most and scrolls inside.
+EDITOR_LINES = 18
+#: The page's few style rules: videos bounded in height, the status line kept in place.
+CSS = "#results video { max-height: 420px; } #status { min-height: 1.5em; }"
+#: Gradio's own copies of served files older than this are removed (and all at shutdown),
+#: should a session end without the page telling the server.
+CACHE_MAX_AGE_S = 3600
 
 
 def _gradio() -> Any:
@@ -29,31 +50,90 @@ def _gradio() -> Any:
     return gr
 
 
-def _remove(folder: str | None) -> None:
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def _session_path(session_hash: str | None) -> Path:
     """The temporary folder of one browser session."""
     safe = "".join(c for c in (session_hash or "") if c.isalnum()) or "anonymous"
     return Path(tempfile.gettempdir()) / f"spa2v-session-{safe}"
 
 
-def _session_dir(current: str | None, session_hash: str | None = None) -> str:
-    if current and Path(current).is_dir():
-        return current
-    if session_hash:
-        folder = _session_path(session_hash)
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder)
-    return tempfile.mkdtemp(prefix="spa2v-session-")
+def _gradio_cache() -> Path:
+    """Gradio's folder for the files it serves (``GRADIO_TEMP_DIR``, as Gradio reads it)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
+def _served_dir(folder: str | Path) -> Path:
+    """Where a session's served files lie in Gradio's cache (one folder per session)."""
+    return _gradio_cache() / Path(folder).name
+
+
+def _remove(state: dict[str, Any] | str | None) -> None:
+    """Remove a session's folder and the copies of its files that Gradio served."""
+    if not state:
+        return
+    folder = state["folder"] if isinstance(state, dict) else state
+    uploads = Path(folder) / UPLOADS_LIST
+    if uploads.is_file():  # the uploads Gradio received for this session
+        for line in uploads.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                shutil.rmtree(line.strip(), ignore_errors=True)
+    shutil.rmtree(_served_dir(folder), ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _serve(path: Path, state: dict[str, Any]) -> str:
+    """Copy ``path`` where Gradio serves it from, in this session's own folder there.
+
+    Gradio serves files inside its cache folder as they are (others it copies there, under a
+    hash of their content that sessions would share); a fresh subfolder per copy gives each
+    render a new address, and the whole folder goes with the session.
+    """
+    target = _served_dir(state["folder"]) / uuid.uuid4().hex[:12] / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
+    return str(target)
 
 
 def _user_error(gr: Any, message: str, title: str) -> Exception:
-    """A message for the page, and one line (no traceback) in the server's log."""
+    """A message for the page, and one line (no traceback) in the server's log.
+
+    The title is part of the message: Gradio's toasts show the message, not always the title.
+    """
     sys.stderr.write(f"spa2v serve: {title.lower()}: {message}\n")
-    return gr.Error(message, title=title, print_exception=False)
+    return gr.Error(f"{title}: {message}", title=title, print_exception=False)
+
+
+def _channel_count(path: str | None) -> int:
+    """Channels of an audio file (0 when it cannot be read: the run says why)."""
+    if not path:
+        return 0
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return int(container.streams.audio[0].codec_context.channels)
+    except Exception:  # any unreadable file: the run gives the message
+        return 0
+
+
+def _availability(config: Any = None) -> dict[str, dict[str, str | None]]:
+    """For each registry, each backend's reason it cannot run here (None: it can)."""
+    from spa2v.registry import GENERATORS, PLANNERS, TAGGERS
+
+    out: dict[str, dict[str, str | None]] = {}
+    for field, registry in (("planner", PLANNERS), ("generator", GENERATORS),
+                            ("tagger", TAGGERS)):  # fmt: skip
+        out[field] = {}
+        for name in registry.names():
+            try:
+                backend = registry.get(name, config)
+                if backend is not None:
+                    backend.preflight()
+                out[field][name] = None
+            except Spa2vError as exc:
+                out[field][name] = str(exc).split(". ")[0].split("; ")[0]
+            except Exception as exc:  # a broken optional install
+                out[field][name] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def _table(layout: Any) -> list[list[Any]]:
@@ -66,24 +146,28 @@ def _table(layout: Any) -> list[list[Any]]:
     return rows
 
 
-def _zip(folder: Path) -> str:
-    target = folder.parent / f"{folder.name}.zip"
+def _zip(folder: Path, name: str) -> Path:
+    target = folder.parent / name
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
         for p in sorted(folder.iterdir()):
             if p.is_file():
                 z.write(p, p.name)
-    return str(target)
+    return target
 
 
-#: The run options the page offers under "Advanced options" (made from the configuration's
-#: fields: their names, defaults, ranges and help).
-ADVANCED = ("planner", "sources", "keyframe_rate", "fov_deg", "tagger", "generator", "fps",
-            "seed", "steps", "guidance_scale")  # fmt: skip
+#: The run options the page offers under "Advanced" (made from the configuration's fields:
+#: their names, defaults, ranges and help); the diffusion generator's own options follow when
+#: that generator can run here.
+ADVANCED = ("planner", "tagger", "generator", "sources", "keyframe_rate", "fov_deg", "fps",
+            "seed")  # fmt: skip
+DIFFUSION_OPTIONS = ("model", "frames", "steps", "cfg_scale", "guidance_scale",
+                     "layout_guidance", "negative_prompt")  # fmt: skip
 
 
-def _component(gr: Any, name: str) -> Any:
-    """A Gradio input for a configuration field: a menu of the registered names or of a
-    field's choices, a checkbox, a number with the field's range, or a text box."""
+def _component(gr: Any, name: str, offered: list[str] | None = None) -> Any:
+    """A Gradio input for a configuration field: a menu of the registered names (``offered``:
+    those that can run here) or of a field's choices, a checkbox, a number with the field's
+    range, or a text box."""
     import typing
 
     from annotated_types import Ge, Gt, Le
@@ -96,116 +180,270 @@ def _component(gr: Any, name: str) -> Any:
     default = info.get_default(call_default_factory=True)
     kinds = [a for a in typing.get_args(info.annotation) if a is not type(None)]
     kind = kinds[0] if kinds else info.annotation
-    options = choices(name)
+    options = offered if offered is not None else choices(name)
     if options is not None:
-        return gr.Dropdown(options, value=default, **common)
+        return gr.Dropdown(options, value=default if default in options else options[0],
+                           **common)  # fmt: skip
     if kind is bool:
         return gr.Checkbox(value=default, **common)
     if kind in (int, float):
         low = next((m.ge for m in info.metadata if isinstance(m, Ge)), None)
         low = next((m.gt for m in info.metadata if isinstance(m, Gt)), low)
         high = next((m.le for m in info.metadata if isinstance(m, Le)), None)
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        low, high = extra.get("minimum", low), extra.get("maximum", high)
+        if kind is int and default is None and low is not None and high is not None:
+            # an optional small count (sources): a menu, "auto" leaves it to the analysis
+            values: list[Any] = [AUTO, *range(int(low), int(high) + 1)]
+            return gr.Dropdown(values, value=AUTO, **common)
         return gr.Number(value=default, minimum=low, maximum=high,
                          precision=0 if kind is int else None, **common)  # fmt: skip
     return gr.Textbox(value=default, **common)
 
 
+def _examples(folder: Path) -> list[list[str]]:
+    """The demo clips, rendered once per server, with their names."""
+    from spa2v.audio.synth import render_preset
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, labels in EXAMPLES.items():
+        path = folder / f"{name}.wav"
+        if not path.is_file():
+            render_preset(name, duration_s=6.0, seed=0).save(path)
+        rows.append([str(path), labels])
+    return rows
+
+
+def _renamed(layout: Any, before: Any) -> Any:
+    """``layout`` with the captions following renamed objects (same id, another name)."""
+    old = {o.id: o.name for o in before.objects} if before is not None else {}
+    changes = [(old[o.id], o.name) for o in layout.objects
+               if o.id in old and old[o.id] != o.name]  # fmt: skip
+    if not changes:
+        return layout
+
+    def fix(text: str) -> str:
+        for a, b in changes:
+            text = re.sub(rf"\b{re.escape(a)}\b", b, text, flags=re.IGNORECASE)
+        return text
+
+    frames = [k.model_copy(update={"caption": fix(k.caption)}) for k in layout.keyframes]
+    return layout.model_copy(update={"caption": fix(layout.caption), "keyframes": frames})
+
+
 def build_app() -> Any:
     """The Gradio app (not started)."""
     gr = _gradio()
+    available = _availability()
+    offered = {field: [n for n, why in names.items() if why is None]
+               for field, names in available.items()}  # fmt: skip
+    unavailable = [f"**{name}** ({field}): {why}" for field, names in available.items()
+                   for name, why in names.items() if why is not None]  # fmt: skip
+    diffusion = "diffusion" in offered["generator"]
+    examples_dir = Path(tempfile.gettempdir()) / "spa2v-examples"
+    example_files = {f"{name}.wav" for name in EXAMPLES}
+
+    def options_of(data: dict[Any, Any]) -> dict[str, Any]:
+        opts = {name: data[box] for name, box in advanced.items()
+                if data[box] is not None and data[box] not in ("", AUTO)}  # fmt: skip
+        if data[channels_row_visible]:
+            opts["channels"] = (int(data[left_in]), int(data[right_in]))
+        return opts
+
+    def state_of(data: dict[Any, Any], request: Any) -> dict[str, Any]:
+        state = data[session_state] or {}
+        folder = state.get("folder")
+        if not folder or not Path(folder).is_dir():
+            path = _session_path(getattr(request, "session_hash", None))
+            path.mkdir(parents=True, exist_ok=True)
+            state = {**state, "folder": str(path)}
+        return state
+
+    def recording(data: dict[Any, Any], state: dict[str, Any]) -> Path:
+        """The recording in the player, copied into the session under its own name."""
+        source = data[audio_in]
+        if not source:
+            raise Spa2vError("load a recording first (upload one, or click an example)")
+        source = Path(source)
+        target = Path(state["folder"]) / "input" / source.name
+        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            upload = source.parent
+            if upload.parent == _gradio_cache() and source.name not in example_files:
+                with open(Path(state["folder"]) / UPLOADS_LIST, "a", encoding="utf-8") as f:
+                    f.write(f"{upload}\n")  # Gradio's copy of the upload goes with the session
+        return target
+
+    def results(out: Path, layout: Any, audio: Path, state: dict[str, Any]) -> tuple:
+        # run.json names the recording as the user knows it, not the server's copy
+        record = out / "run.json"
+        if record.is_file():
+            data = json.loads(record.read_text(encoding="utf-8"))
+            data["input"] = audio.name
+            record.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        bundle = _zip(out, f"{audio.stem}_spa2v.zip")
+        files = [out / "video.mp4", out / "video_overlay.mp4"]
+        return (*(_serve(f, state) for f in files), layout.to_json(), _table(layout),
+                _serve(bundle, state))  # fmt: skip
 
     def run_job(data: dict[Any, Any], request: gr.Request,
                 progress=gr.Progress()):  # noqa: B008  # fmt: skip
         from spa2v import api
-        from spa2v.audio.synth import render_preset
 
-        upload, demo, labels = data[upload_in], data[demo_clip], data[labels_in]
-        session = _session_dir(data[session_state], getattr(request, "session_hash", None))
-        root = Path(session)
+        state = state_of(data, request)
         audio = None
         try:
-            if upload:
-                audio = Path(upload if isinstance(upload, str) else upload.name)
-            elif demo:
-                audio = root / f"{demo}.wav"
-                render_preset(demo, duration_s=6.0, seed=0).save(audio)
-            else:
-                raise Spa2vError("upload a recording or pick a demo clip")
-            out = root / "run"
-            names = [x.strip() for x in (labels or "").split(",") if x.strip()]
+            audio = recording(data, state)
+            names = [x.strip() for x in (data[labels_in] or "").split(",") if x.strip()]
 
             def tell(stage: str, done: float, total: float | None) -> None:
                 progress(done / total if total else None, desc=stage)
 
-            options = {name: data[box] for name, box in advanced.items()
-                       if data[box] is not None and data[box] != ""}  # fmt: skip
+            out = Path(state["folder"]) / "run"
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                result = api.run(audio, out, {**options, "labels": names, "overlay": True},
+                result = api.run(audio, out, {**options_of(data), "labels": names,
+                                              "overlay": True},
                                  force=True, progress=tell)  # fmt: skip
             for text in dict.fromkeys(str(w.message) for w in caught
                                       if issubclass(w.category, UserWarning)):  # fmt: skip
-                gr.Warning(text)  # e.g. more names than sources found: shown in the page
+                gr.Warning(text.replace(str(audio), audio.name))  # mono, names vs sources…
         except Spa2vError as exc:
             message = str(exc)
             if audio is not None:  # the name the user knows, not the server's copy
                 message = message.replace(str(audio), audio.name)
             raise _user_error(gr, message, "Cannot process this file") from None
-        f = result.files
-        return (str(f["video"]), str(f["video_overlay"]), str(f["plot"]),
-                result.layout.to_json(), _table(result.layout), _zip(out), session)  # fmt: skip
+        shown = results(out, result.layout, audio, state)
+        return (*shown[:2], _serve(result.files["plot"], state), *shown[2:], state,
+                f"Done: {len(result.layout.objects)} object(s), "
+                f"{len(result.layout.keyframes)} keyframes.")  # fmt: skip
 
-    def rerender(layout_text, fps, session):
-        from spa2v.audio.cues import CueSheet
-        from spa2v.config import read_config
+    def rerender(data: dict[Any, Any], request: gr.Request):
+        from spa2v.audio.cues import CueSheet, analyze_file
+        from spa2v.config import RunConfig
         from spa2v.generation.render import render_video
         from spa2v.layout.vsl import VSL
 
-        if not session or not (Path(session) / "run").is_dir():
-            raise _user_error(gr, "run a recording first", "Nothing to re-render")
-        out = Path(session) / "run"
+        state = state_of(data, request)
         try:
-            layout = VSL.from_json(layout_text or "", source="edited layout")
-            audio = json.loads((out / "run.json").read_text())["input"]
-            layout.save(out / "layout.json")
-            # one pass for both videos; the recording's cues were measured by the run
-            # the run's own configuration (generator, seed…), at the frame rate chosen now
-            render_video(layout, out / "video.mp4", read_config(out / "run.json"), audio=audio,
-                         fps=float(fps), overlay=False, cue_sheet=CueSheet.load(out / "cues.json"),
-                         overlay_output=out / "video_overlay.mp4")  # fmt: skip
+            if not (data[layout_json] or "").strip():
+                raise Spa2vError("there is no layout: run a recording first")
+            layout = VSL.from_json(data[layout_json], source="edited layout")
+            audio = recording(data, state)
+            out = Path(state["folder"]) / "run"
+            out.mkdir(parents=True, exist_ok=True)
+            previous = out / "layout.json"
+            layout = _renamed(layout, VSL.load(previous) if previous.is_file() else None)
+            # the run's cues when they are this recording's (a run loaded from Gradio's
+            # history, or a page reloaded, has none: they are measured again)
+            cues_file, record = out / "cues.json", out / "run.json"
+            same = (record.is_file() and cues_file.is_file() and json.loads(
+                record.read_text(encoding="utf-8")).get("input") == audio.name)  # fmt: skip
+            opts = options_of(data)
+            sheet = (CueSheet.load(cues_file) if same
+                     else analyze_file(audio, channels=opts.get("channels")))  # fmt: skip
+            config = RunConfig.build({**opts, "labels": [o.name for o in layout.objects]})
+            render_video(layout, out / "video.mp4", config, audio=audio, overlay=False,
+                         cue_sheet=sheet, overlay_output=out / "video_overlay.mp4")  # fmt: skip
+            layout.save(previous)
+            sheet.save(cues_file)
+            if not record.is_file():
+                record.write_text(json.dumps({"input": audio.name, "config": config.record()},
+                                             indent=2), encoding="utf-8")  # fmt: skip
         except Spa2vError as exc:
             raise _user_error(gr, str(exc), "Cannot render this layout") from None
-        return (str(out / "video.mp4"), str(out / "video_overlay.mp4"), _table(layout),
-                _zip(out))  # fmt: skip
+        shown = results(out, layout, audio, state)
+        return (*shown, state, "Re-rendered the edited layout.")
 
-    with gr.Blocks(title="spa2v") as demo:
+    def on_audio(path: str | None):
+        n = _channel_count(path)
+        many = n > 2
+        note = (f"This file has {n} channels: pick the left and right one (counted from 0)."
+                if many else "")  # fmt: skip
+        return (
+            gr.update(visible=many),
+            gr.update(value=note, visible=many),
+            gr.update(maximum=n - 1 if many else None, value=0),
+            gr.update(maximum=n - 1 if many else None, value=1),
+            many,
+        )
+
+    with gr.Blocks(title="spa2v", analytics_enabled=False,
+                   delete_cache=(CACHE_MAX_AGE_S // 4, CACHE_MAX_AGE_S)) as demo:  # fmt: skip
         session_state = gr.State(None, delete_callback=_remove)
-        gr.Markdown("## spa2v — a stereo recording in, a video whose layout follows the sound out")
+        channels_row_visible = gr.State(False)
+        gr.Markdown(
+            "## spa2v — a stereo recording in, a video whose objects sit and move where the "
+            "sounds do\n"
+            "1. **Load a recording** (stereo; upload one or click an example).  \n"
+            "2. **Name the sources**, left to right, if you know them (optional).  \n"
+            "3. **Run**, then watch; edit the layout and **Re-render**, or download everything."
+        )
         with gr.Row():
-            with gr.Column(scale=1):
-                upload_in = gr.File(label="Recording (WAV, FLAC, MP3, MP4…)", type="filepath")
-                demo_clip = gr.Dropdown(list(DEMO_CLIPS), value=None, label="…or a demo clip")
-                labels_in = gr.Textbox(label="Names, left to right (comma-separated, optional)")
-                with gr.Accordion("Advanced options", open=False, elem_id="advanced"):
-                    advanced = {name: _component(gr, name) for name in ADVANCED}
-                run_btn = gr.Button("Run", variant="primary", elem_id="run")
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, min_width=320):
+                audio_in = gr.Audio(label="1. Recording", type="filepath", sources=["upload"],
+                                    editable=False, elem_id="recording")  # fmt: skip
+                with gr.Row(visible=False) as channels_row:
+                    left_in = gr.Number(0, label="left channel", precision=0, minimum=0,
+                                        elem_id="left-channel")  # fmt: skip
+                    right_in = gr.Number(1, label="right channel", precision=0, minimum=0,
+                                         elem_id="right-channel")  # fmt: skip
+                channels_note = gr.Markdown(visible=False)
+                labels_in = gr.Textbox(
+                    label="2. Names, left to right (optional)",
+                    info="Comma-separated, e.g. 'cow, helicopter'. The number of names sets "
+                    "how many objects are drawn; leave it empty to count the sources from the "
+                    "sound. If they disagree with the sources found, a warning says so.",
+                    elem_id="names",
+                )
+                gr.Examples(_examples(examples_dir), [audio_in, labels_in],
+                            label="Examples (click one)",
+                            example_labels=list(EXAMPLES))  # fmt: skip
+                with gr.Accordion("Advanced", open=False, elem_id="advanced"):
+                    advanced = {name: _component(gr, name, offered.get(name)) for name in ADVANCED}
+                    if diffusion:
+                        with gr.Accordion("Diffusion generator", open=False):
+                            advanced.update({name: _component(gr, name)
+                                             for name in DIFFUSION_OPTIONS})  # fmt: skip
+                    if unavailable:
+                        gr.Markdown("Not available on this machine:  \n"
+                                    + "  \n".join(unavailable), elem_id="unavailable")  # fmt: skip
+                run_btn = gr.Button("3. Run", variant="primary", elem_id="run")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column(scale=5, elem_id="results"):
                 with gr.Row():
-                    video = gr.Video(label="Video", elem_id="video")
-                    overlay = gr.Video(label="With boxes", elem_id="overlay")
-                plot = gr.Image(label="Measured cues", type="filepath")
-        with gr.Row():
-            layout_json = gr.Code(label="Layout (edit, then re-render)", language="json")
-            table = gr.Dataframe(headers=["id", "name", "first box", "last box", "keyframes"],
-                                 label="Objects", elem_id="objects")  # fmt: skip
-        with gr.Row():
-            rerender_btn = gr.Button("Re-render the edited layout", elem_id="rerender")
-            download = gr.File(label="Download everything (zip)")
-        inputs = {upload_in, demo_clip, labels_in, session_state, *advanced.values()}
-        outputs = [video, overlay, plot, layout_json, table, download, session_state]
-        run_btn.click(run_job, inputs, outputs)
-        rerender_btn.click(rerender, [layout_json, advanced["fps"], session_state],
-                           [video, overlay, table, download])  # fmt: skip
+                    with gr.Column():
+                        gr.Markdown("**Video**")
+                        video = gr.Video(show_label=False, elem_id="video")
+                    with gr.Column():
+                        gr.Markdown("**With boxes**")
+                        overlay = gr.Video(show_label=False, elem_id="overlay")
+                with gr.Row():
+                    rerender_btn = gr.Button("Re-render the edited layout", elem_id="rerender")
+                    download = gr.DownloadButton("Download everything (zip)", elem_id="download")
+                gr.Markdown("**Measured cues**")
+                plot = gr.Image(show_label=False, type="filepath", elem_id="plot")
+                with gr.Accordion("Layout: edit, then re-render", open=False, elem_id="editor"):
+                    layout_json = gr.Code(language="json", lines=8, max_lines=EDITOR_LINES,
+                                          show_label=False, elem_id="layout")  # fmt: skip
+                    table = gr.Dataframe(headers=["id", "name", "first box", "last box",
+                                                  "keyframes"],
+                                         label="Objects", elem_id="objects")  # fmt: skip
+        inputs = {audio_in, labels_in, session_state, channels_row_visible, left_in, right_in,
+                  layout_json, *advanced.values()}  # fmt: skip
+        run_btn.click(run_job, inputs,
+                      [video, overlay, plot, layout_json, table, download, session_state, status],
+                      show_progress_on=[status])  # fmt: skip
+        rerender_btn.click(rerender, inputs,
+                           [video, overlay, layout_json, table, download, session_state, status],
+                           show_progress_on=[status])  # fmt: skip
+        audio_in.change(
+            on_audio,
+            audio_in,
+            [channels_row, channels_note, left_in, right_in, channels_row_visible],
+        )
 
         def cleanup(request: gr.Request) -> None:  # the browser tab closed: its files go
             _remove(str(_session_path(getattr(request, "session_hash", None))))
@@ -258,6 +496,7 @@ def serve(
         For a port outside 1…65535 or already in use, or an upload limit that is not positive.
     """
     check_serve_options(host, port, max_upload_mb)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     demo = build_app()
     demo.queue()
     return demo.launch(
@@ -267,4 +506,6 @@ def serve(
         prevent_thread_lock=not block,
         show_error=True,
         quiet=not block,
+        css=CSS,
+        allowed_paths=[str(Path(tempfile.gettempdir()) / "spa2v-examples")],
     )

@@ -12,6 +12,7 @@ towards the listener's **left** (see :mod:`spa2v.audio.spatial`).
 from __future__ import annotations
 
 import math
+import warnings as _pywarnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from spa2v.audio import spatial as _spatial
 from spa2v.audio.filters import fft_for, uniform_filter1d
 from spa2v.audio.load import (
     MIN_DURATION_S,
+    MonoAudioWarning,
     check_sample_rate,
     open_audio,
     validate_audio,
@@ -49,6 +51,9 @@ _BATCH_FRAMES = 256
 #: Sources are only separated by time differences when at least LF_GATE_SHARE of the
 #: active power lies below LF_GATE_HZ (where phases do not wrap within the delay range).
 LF_GATE_HZ = 1500.0
+#: Channels count as identical when their difference holds at most this share of their energy
+#: (-80 dB: only a copy, or a copy through lossy coding, comes this close).
+IDENTICAL_CHANNELS_RATIO = 1e-8
 LF_GATE_SHARE = 0.03
 
 
@@ -424,6 +429,10 @@ class CueExtractor:
         self._buffer = np.zeros((channels, g.n_fft // 2), dtype=np.float32)
         self._frames_done = 0
         self._samples = 0
+        #: energy of both channels and of their difference: a stereo file whose channels are
+        #: the same (mono saved as stereo) has no left/right information either
+        self._energy = 0.0
+        self._difference = 0.0
         self._prev_flux_row: np.ndarray | None = None
         #: frames whose cross-spectra are averaged for the ITD
         self.average_frames = max(1, int(round(self.params.itd_average_s / g.hop * self.sr)))
@@ -459,6 +468,10 @@ class CueExtractor:
                 f"expected a block of shape ({self.channels}, n), got {block.shape}"
             )
         self._samples += block.shape[1]
+        if self.channels == 2:
+            left, right = block[0].astype(np.float64), block[1].astype(np.float64)
+            self._energy += float(left @ left + right @ right)
+            self._difference += float((left - right) @ (left - right))
         self._buffer = np.concatenate([self._buffer, block], axis=1)
         self._drain()
 
@@ -565,7 +578,15 @@ class CueExtractor:
         pad = np.zeros((self.channels, g.n_fft), dtype=np.float32)
         self._buffer = np.concatenate([self._buffer, pad], axis=1)
         self._drain(limit=n_total)
-        return _build_sheet(self._raw.joined(), self, source=source, warnings=list(warnings or []))
+        notes = list(warnings or [])
+        if self.channels == 2 and self._difference <= IDENTICAL_CHANNELS_RATIO * self._energy:
+            note = (
+                f"{source or 'the recording'}: its two channels are identical (mono saved as "
+                "stereo): left/right cannot be known, every source is placed at the centre"
+            )
+            _pywarnings.warn(note, MonoAudioWarning, stacklevel=2)
+            notes.append(note)
+        return _build_sheet(self._raw.joined(), self, source=source, warnings=notes)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
