@@ -213,6 +213,15 @@ def test_rerender_without_the_run_in_the_session(browser, url: str) -> None:
     context.close()
 
 
+def test_another_server_closing_leaves_the_examples_working(page, url: str) -> None:
+    other = serve("127.0.0.1", _free_port(), block=False)
+    other[0].get_blocks().close()  # Gradio's clean-up of that server must spare ours
+    page.goto(url)
+    _example(page, "approach")
+    _run(page)
+    page.locator("#video video").wait_for(state="attached")
+
+
 def test_renamed_objects_carry_their_captions() -> None:
     from spa2v.layout.vsl import VSL
     from spa2v.web import _renamed
@@ -237,11 +246,18 @@ def test_corrupt_upload_shows_an_error_and_the_server_keeps_serving(
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 20)
     page.goto(url)
+    _example(page, "static-left")
+    _run(page)
+    page.locator("#video video").wait_for(state="attached")
+    page.locator("#recording").get_by_label("Clear").click()  # the player's ×
     page.locator("#recording input[type=file]").set_input_files(str(bad))
     page.locator("#run").click()
     page.get_by_text("Cannot process this file").first.wait_for()  # the title shows
     page.get_by_text("not a readable audio/video file").first.wait_for()
     assert "/tmp/" not in page.get_by_text("not a readable").first.inner_text()
+    # the last run's videos are gone: nothing on the page passes for this file's result
+    assert page.locator("#video video").count() == 0 and "Done" not in page.locator(
+        "#status").inner_text()  # fmt: skip
     page.goto(url)  # still serving
     page.locator("#run").wait_for(state="visible")
 

@@ -38,9 +38,6 @@ AUTO = "auto"
 EDITOR_LINES = 18
 #: The page's few style rules: videos bounded in height, the status line kept in place.
 CSS = "#results video { max-height: 420px; } #status { min-height: 1.5em; }"
-#: Gradio's own copies of served files older than this are removed (and all at shutdown),
-#: should a session end without the page telling the server.
-CACHE_MAX_AGE_S = 3600
 
 
 def _gradio() -> Any:
@@ -266,10 +263,14 @@ def build_app() -> Any:
         if not source:
             raise Spa2vError("load a recording first (upload one, or click an example)")
         source = Path(source)
+        if not source.is_file():
+            raise Spa2vError(f"{source.name} is no longer on the server: load it again")
         target = Path(state["folder"]) / "input" / source.name
-        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        if state.get("source") != str(source) or not target.is_file():
+            # Gradio keeps each upload under a hash of its content: a new path is new audio
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+            state["source"] = str(source)
             upload = source.parent
             if upload.parent == _gradio_cache() and source.name not in example_files:
                 with open(Path(state["folder"]) / UPLOADS_LIST, "a", encoding="utf-8") as f:
@@ -315,6 +316,7 @@ def build_app() -> Any:
             if audio is not None:  # the name the user knows, not the server's copy
                 message = message.replace(str(audio), audio.name)
             raise _user_error(gr, message, "Cannot process this file") from None
+        state["measured"] = state["source"]  # the run's cues are this recording's
         shown = results(out, result.layout, audio, state)
         return (*shown[:2], _serve(result.files["plot"], state), *shown[2:], state,
                 f"Done: {len(result.layout.objects)} object(s), "
@@ -339,8 +341,7 @@ def build_app() -> Any:
             # the run's cues when they are this recording's (a run loaded from Gradio's
             # history, or a page reloaded, has none: they are measured again)
             cues_file, record = out / "cues.json", out / "run.json"
-            same = (record.is_file() and cues_file.is_file() and json.loads(
-                record.read_text(encoding="utf-8")).get("input") == audio.name)  # fmt: skip
+            same = cues_file.is_file() and state.get("measured") == state["source"]
             opts = options_of(data)
             sheet = (CueSheet.load(cues_file) if same
                      else analyze_file(audio, channels=opts.get("channels")))  # fmt: skip
@@ -349,6 +350,7 @@ def build_app() -> Any:
                          cue_sheet=sheet, overlay_output=out / "video_overlay.mp4")  # fmt: skip
             layout.save(previous)
             sheet.save(cues_file)
+            state["measured"] = state["source"]
             if not record.is_file():
                 record.write_text(json.dumps({"input": audio.name, "config": config.record()},
                                              indent=2), encoding="utf-8")  # fmt: skip
@@ -370,8 +372,10 @@ def build_app() -> Any:
             many,
         )
 
-    with gr.Blocks(title="spa2v", analytics_enabled=False,
-                   delete_cache=(CACHE_MAX_AGE_S // 4, CACHE_MAX_AGE_S)) as demo:  # fmt: skip
+    # no delete_cache: Gradio's copies of the examples are shared (by content) with any other
+    # server on this machine, and its cache clean-up at shutdown would take them from under
+    # it; this app's own files go with each session instead
+    with gr.Blocks(title="spa2v", analytics_enabled=False) as demo:
         session_state = gr.State(None, delete_callback=_remove)
         channels_row_visible = gr.State(False)
         gr.Markdown(
@@ -433,12 +437,14 @@ def build_app() -> Any:
                                          label="Objects", elem_id="objects")  # fmt: skip
         inputs = {audio_in, labels_in, session_state, channels_row_visible, left_in, right_in,
                   layout_json, *advanced.values()}  # fmt: skip
-        run_btn.click(run_job, inputs,
-                      [video, overlay, plot, layout_json, table, download, session_state, status],
-                      show_progress_on=[status])  # fmt: skip
-        rerender_btn.click(rerender, inputs,
-                           [video, overlay, layout_json, table, download, session_state, status],
-                           show_progress_on=[status])  # fmt: skip
+        # a new run starts from a clean page: no result or message of the last one stays
+        results_out = [video, overlay, plot, layout_json, table, download, session_state, status]
+        run_btn.click(lambda: (None, None, None, None, "Running…"), None,
+                      [video, overlay, plot, download, status], queue=False).then(
+            run_job, inputs, results_out, show_progress_on=[status])  # fmt: skip
+        rerender_btn.click(lambda: "Rendering…", None, status, queue=False).then(
+            rerender, inputs, [video, overlay, layout_json, table, download, session_state, status],
+            show_progress_on=[status])  # fmt: skip
         audio_in.change(
             on_audio,
             audio_in,
