@@ -107,6 +107,11 @@ def test_run_fits_the_page_and_downloads_under_the_input_name(
     with page.expect_download() as download:
         page.locator("#download").click()
     assert download.value.suggested_filename == "duet clip é_spa2v.zip"
+    import zipfile
+
+    with zipfile.ZipFile(download.value.path()) as bundle:
+        assert {"video.mp4", "layout.json", "run.json"} <= set(bundle.namelist())
+        assert json.loads(bundle.read("run.json"))["input"] == "duet clip é.wav"  # not /tmp/…
     editor.get_by_text("Layout: edit, then re-render").click()
     assert page.locator("#layout").bounding_box()["height"] < 600  # bounded: scrolls inside
     cells = page.locator("#objects").inner_text()
@@ -179,7 +184,7 @@ def test_many_channels_get_channel_pickers(page, url: str, tmp_path: Path) -> No
 
 
 def test_rerender_without_the_run_in_the_session(browser, url: str) -> None:
-    """A reloaded page (or a run loaded from Gradio's history) has the layout and the
+    """A run loaded from Gradio's history (like a reloaded page) has the layout and the
     recording but no session: re-render measures the cues again instead of refusing."""
     import glob
     import tempfile
@@ -194,8 +199,10 @@ def test_rerender_without_the_run_in_the_session(browser, url: str) -> None:
     _run(pg)
     (mine,) = set(glob.glob(pattern)) - before  # the layout the page shows, as saved
     layout = json.loads(Path(mine).read_text(encoding="utf-8"))
-    pg.reload()
-    _example(pg, "passby")
+    # load that run from Gradio's run history: a new page, a new session, no run in it
+    pg.goto(f"{url}/gradio_api/runs")
+    pg.get_by_role("button", name="Load run").first.click()
+    pg.locator("#status").get_by_text("Done:").wait_for()
     pg.locator("#editor").get_by_text("Layout: edit, then re-render").click()
     editor = pg.locator("#layout .cm-content")
     layout["objects"][0]["name"] = "truck"
@@ -204,6 +211,10 @@ def test_rerender_without_the_run_in_the_session(browser, url: str) -> None:
     pg.locator("#status").get_by_text("Re-rendered").wait_for()
     pg.locator("#video video").wait_for(state="attached")
     assert "truck" in pg.locator("#objects").inner_text()
+    newest = max(glob.glob(pattern), key=lambda f: Path(f).stat().st_mtime)
+    saved = json.loads(Path(newest).read_text(encoding="utf-8"))
+    assert newest != mine and "car" in layout["caption"]  # a new session; captions renamed:
+    assert "truck" in saved["caption"] and " car" not in saved["caption"]
     # a layout longer than the recording is refused, saying both lengths
     layout["duration"] = 60.0
     editor.fill(json.dumps(layout))

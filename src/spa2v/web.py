@@ -286,7 +286,8 @@ def build_app() -> Any:
             record.write_text(json.dumps(data, indent=2), encoding="utf-8")
         bundle = _zip(out, f"{audio.stem}_spa2v.zip")
         files = [out / "video.mp4", out / "video_overlay.mp4"]
-        return (*(_serve(f, state) for f in files), layout.to_json(), _table(layout),
+        text = layout.to_json()
+        return (*(_serve(f, state) for f in files), text, text, _table(layout),
                 _serve(bundle, state))  # fmt: skip
 
     def run_job(data: dict[Any, Any], request: gr.Request,
@@ -336,8 +337,10 @@ def build_app() -> Any:
             audio = recording(data, state)
             out = Path(state["folder"]) / "run"
             out.mkdir(parents=True, exist_ok=True)
-            previous = out / "layout.json"
-            layout = _renamed(layout, VSL.load(previous) if previous.is_file() else None)
+            # the layout as last shown (kept in the page, so a run loaded from Gradio's history
+            # has it too): renamed objects are renamed in the captions
+            shown = (data[shown_layout] or "").strip()
+            layout = _renamed(layout, VSL.from_json(shown) if shown else None)
             # the run's cues when they are this recording's (a run loaded from Gradio's
             # history, or a page reloaded, has none: they are measured again)
             cues_file, record = out / "cues.json", out / "run.json"
@@ -348,7 +351,7 @@ def build_app() -> Any:
             config = RunConfig.build({**opts, "labels": [o.name for o in layout.objects]})
             render_video(layout, out / "video.mp4", config, audio=audio, overlay=False,
                          cue_sheet=sheet, overlay_output=out / "video_overlay.mp4")  # fmt: skip
-            layout.save(previous)
+            layout.save(out / "layout.json")
             sheet.save(cues_file)
             state["measured"] = state["source"]
             if not record.is_file():
@@ -432,24 +435,27 @@ def build_app() -> Any:
                 with gr.Accordion("Layout: edit, then re-render", open=False, elem_id="editor"):
                     layout_json = gr.Code(language="json", lines=8, max_lines=EDITOR_LINES,
                                           show_label=False, elem_id="layout")  # fmt: skip
+                    shown_layout = gr.Textbox(visible=False)  # the layout as last rendered
                     table = gr.Dataframe(headers=["id", "name", "first box", "last box",
                                                   "keyframes"],
                                          label="Objects", elem_id="objects")  # fmt: skip
         inputs = {audio_in, labels_in, session_state, channels_row_visible, left_in, right_in,
-                  layout_json, *advanced.values()}  # fmt: skip
+                  layout_json, shown_layout, *advanced.values()}  # fmt: skip
         # a new run starts from a clean page: no result or message of the last one stays
-        results_out = [video, overlay, plot, layout_json, table, download, session_state, status]
-        run_btn.click(lambda: (None, None, None, None, "Running…"), None,
-                      [video, overlay, plot, download, status], queue=False).then(
-            run_job, inputs, results_out, show_progress_on=[status])  # fmt: skip
-        rerender_btn.click(lambda: "Rendering…", None, status, queue=False).then(
-            rerender, inputs, [video, overlay, layout_json, table, download, session_state, status],
-            show_progress_on=[status])  # fmt: skip
-        audio_in.change(
-            on_audio,
-            audio_in,
-            [channels_row, channels_note, left_in, right_in, channels_row_visible],
-        )
+        results_out = [video, overlay, plot, layout_json, shown_layout, table, download,
+                       session_state, status]  # fmt: skip
+        # page-only steps stay out of the API and of Gradio's run history
+        quiet = {"queue": False, "api_visibility": "private"}
+        run_btn.click(lambda: (None, None, None, None, ""), None,
+                      [video, overlay, plot, download, status], **quiet).then(
+            run_job, inputs, results_out, show_progress_on=[status], api_name="run")  # fmt: skip
+        rerender_btn.click(lambda: "", None, status, **quiet).then(
+            rerender, inputs, [video, overlay, layout_json, shown_layout, table, download,
+                               session_state, status],
+            show_progress_on=[status], api_name="rerender")  # fmt: skip
+        audio_in.change(on_audio, audio_in,
+                        [channels_row, channels_note, left_in, right_in, channels_row_visible],
+                        **quiet)  # fmt: skip
 
         def cleanup(request: gr.Request) -> None:  # the browser tab closed: its files go
             _remove(str(_session_path(getattr(request, "session_hash", None))))
