@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -115,12 +116,118 @@ def test_chunked_guidance_matches_when_one_chunk_holds_all(tiny: tuple[Path, Pat
     assert whole.energies[0] == pytest.approx(pairs.energies[0], rel=0.05)
 
 
-def test_longer_videos_use_sliding_windows(tiny: tuple[Path, Path]) -> None:
-    gen = DiffusionGenerator(_settings(tiny, frames=10, context_length=4, context_stride=2,
-                                       guidance_steps=1, steps=2))  # fmt: skip
-    frames = gen.generate(LAYOUT, width=32, height=32, seed=0)
-    assert frames.shape == (10, 32, 32, 3)
-    assert gen.pipeline().free_noise_enabled
+def _unet_calls(gen: DiffusionGenerator) -> list[tuple[int, torch.Tensor]]:
+    """Spy on the UNet: (frames, conditional text embeddings) of each forward call."""
+    calls = []
+    unet = gen.pipeline().unet
+
+    def hook(module, args, kwargs):
+        sample, emb = args[0], kwargs["encoder_hidden_states"]
+        calls.append((sample.shape[2], emb[emb.shape[0] // 2 :].detach().clone()))
+
+    handle = unet.register_forward_pre_hook(hook, with_kwargs=True)
+    gen._spy_handle = handle
+    return calls
+
+
+def test_windows_cover_the_clip_and_end_at_its_end() -> None:
+    from spa2v.generation.diffusion.generator import windows
+
+    assert windows(10, 16, 4) == [(0, 10)]
+    spans = windows(80, 16, 4)
+    assert all(b - a == 16 for a, b in spans) and spans[0][0] == 0 and spans[-1][1] == 80
+    assert all(0 < b[0] - a[0] <= 4 for a, b in itertools.pairwise(spans))
+    assert windows(18, 16, 4) == [(0, 16), (2, 18)]
+
+
+@pytest.mark.parametrize(
+    ("duration", "gen_fps", "frames", "expected"),
+    [(2.0, 8.0, None, 16), (10.0, 8.0, None, 80), (2.0, 4.0, None, 8),
+     (10.0, 12.0, None, 120), (0.05, 8.0, None, 1), (10.0, 8.0, 7, 7)],
+)  # fmt: skip
+def test_frames_follow_the_clip(duration: float, gen_fps: float, frames, expected: int) -> None:
+    assert DiffusionSettings(gen_fps=gen_fps, frames=frames).generated_frames(duration) == expected
+
+
+def test_long_clips_run_in_windows_with_each_frames_prompt(tiny: tuple[Path, Path]) -> None:
+    layout = LAYOUT.model_copy(update={"duration": 2.5})
+    gen = DiffusionGenerator(_settings(tiny, frames=None, gen_fps=4, context_length=4,
+                                       context_stride=2, guidance_steps=1, steps=2))  # fmt: skip
+    calls = _unet_calls(gen)
+    frames = gen.generate(layout, width=32, height=32, seed=0)
+    gen._spy_handle.remove()
+    assert frames.shape == (10, 32, 32, 3)  # 2.5 s at 4 frames/s
+    assert gen.n_windows == 4 and max(f for f, _ in calls) == 4  # the UNet never sees more
+    # the frame captions follow the keyframes: the first window's first frame and the last
+    # window's last frame are prompted differently, frames of one keyframe alike
+    first, last = calls[-4][1], calls[-1][1]
+    assert not torch.allclose(first[0], last[-1]) and torch.allclose(first[0], first[1])
+    report = gen.report()
+    assert report["generated_frames"] == 10 and report["windows"] == 4
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_windowed_guidance_lowers_the_energy_and_keeps_attention_in_the_boxes(
+    tiny: tuple[Path, Path], seed: int
+) -> None:
+    energy, inside = {}, {}
+    for guided in (False, True):
+        # random weights: the attention follows the latents only weakly, hence a large step
+        settings = _settings(tiny, frames=8, context_length=4, context_stride=2, steps=4,
+                             layout_guidance=guided, guidance_steps=4, guidance_iterations=3,
+                             guidance_scale=200.0)  # fmt: skip
+        gen = DiffusionGenerator(settings)
+        gen.generate(LAYOUT, width=64, height=64, seed=seed)
+        energy[guided] = gen.last_energy
+        inside[guided] = gen.adherence
+        assert set(gen.adherence) == {"cow", "helicopter"}
+        assert all(0.0 <= v <= 1.0 for v in gen.adherence.values())
+    assert energy[True] < energy[False] - 0.005, energy
+    assert np.mean(list(inside[True].values())) > np.mean(list(inside[False].values())), inside
+
+
+class _Canned(DiffusionGenerator):
+    """Generated frames of known colours: frame k is all k * 50."""
+
+    def generate(self, layout, *, width, height, seed=0, measure_energy=True, progress=None):
+        n = self.settings.generated_frames(layout.duration)
+        return np.stack([np.full((height, width, 3), 50 * k, np.uint8) for k in range(n)])
+
+
+def _moving(step: float) -> VSL:
+    return VSL(duration=1.0, caption="a car", objects=[{"id": 0, "name": "car"}], keyframes=[
+        {"time": 0.0, "boxes": [{"id": 0, "box": [0.0, 0.4, 0.1, 0.5]}]},
+        {"time": 1.0, "boxes": [{"id": 0, "box": [step, 0.4, step + 0.1, 0.5]}]}])  # fmt: skip
+
+
+def test_frames_sit_at_their_times_blended_or_held_when_an_object_jumps() -> None:
+    gen = _Canned(DiffusionSettings(gen_fps=4))  # generated at 0.125, 0.375, 0.625, 0.875 s
+    request = RenderRequest(layout=_moving(0.2), fps=8, width=16, height=16, seed=0)
+    slow = [int(f[0, 0, 0]) for f in gen.frames(request)]  # moves 0.05 a frame < its width
+    assert slow == [0, 13, 38, 63, 88, 113, 138, 150]  # blended: a quarter of the way on
+    request = RenderRequest(layout=_moving(0.9), fps=8, width=16, height=16, seed=0)
+    fast = [int(f[0, 0, 0]) for f in gen.frames(request)]  # jumps 0.3 a frame > its width
+    assert set(fast) <= {0, 50, 100, 150} and fast[0] == 0 and fast[-1] == 150  # held
+
+
+def test_run_json_reports_the_attention_inside_the_boxes(tiny: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:  # fmt: skip
+    import json
+
+    from spa2v import api
+    from spa2v.audio.synth import render_preset
+
+    clip = tmp_path / "duet.wav"
+    render_preset("duet", duration_s=1.0, seed=0).save(clip)
+    model, adapter = tiny
+    result = api.run(clip, tmp_path / "out", generator="diffusion", model=str(model),
+                     motion_adapter=str(adapter), steps=2, guidance_steps=1, gen_fps=4,
+                     guidance_layers=list(TINY_LAYERS), device="cpu", width=64, height=48,
+                     labels=["cow", "helicopter"])  # fmt: skip
+    record = json.loads(result.files["run"].read_text())["generation"]
+    assert record["generated_frames"] == 4 and record["windows"] == 1
+    assert set(record["attention_in_box"]) == {"cow", "helicopter"}
+    assert result.generation == record
 
 
 def test_render_video_with_the_diffusion_generator(tiny: tuple[Path, Path], tmp_path: Path) -> None:

@@ -186,12 +186,18 @@ class RunResult:
         The planned layout.
     timings_s : dict of str to float
         Wall time of each stage.
+    generation : dict
+        What the generator reported (also in ``run.json``): for the diffusion generator the
+        frames generated, the windows, the last step's layout energy and, per object, the
+        share of its cross-attention inside its box (``attention_in_box``). Empty for the
+        storyboard renderer.
     """
 
     outdir: Path
     files: dict[str, Path]
     layout: VSL
     timings_s: dict[str, float] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
 
 
 StageProgress = Callable[[str, float, float | None], None]
@@ -299,10 +305,11 @@ def run(
             progress("plot", 1, 1)
 
         t0 = time.perf_counter()
+        generation: dict[str, Any] = {}
         render_video(layout, files["video"], cfg, audio=audio, cue_sheet=sheet,
                      generator=backends.generator, overlay=False,
                      overlay_output=files.get("video_overlay"), progress=tell("render"),
-                     step_progress=tell("denoise"))  # fmt: skip
+                     step_progress=tell("denoise"), report=generation)  # fmt: skip
         timings["render"] = time.perf_counter() - t0
 
         record = {
@@ -319,9 +326,13 @@ def run(
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "versions": _versions(),
         }  # fmt: skip
+        if generation:  # e.g. how well the diffusion generator's attention kept to the boxes
+            record["generation"] = generation
         atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
     files = {k: out / n for k, n in names.items()}
-    return RunResult(outdir=out, files=files, layout=layout, timings_s=timings)
+    return RunResult(
+        outdir=out, files=files, layout=layout, timings_s=timings, generation=generation
+    )
 
 
 def _tagger(config: RunConfig) -> Tagger | None:

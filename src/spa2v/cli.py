@@ -166,7 +166,6 @@ def _configured(
     return wrap
 
 
-
 #: Files longer than this get a progress bar.
 _PROGRESS_MIN_S = 20.0
 
@@ -518,9 +517,15 @@ def _stages(enabled: bool) -> Iterator[Callable[[str, float, float | None], None
 
 
 @app.command()
-@_configured("render", "diffusion", "width", "height", "channels",
-             notes={"width": "the layout's", "height": "the layout's"},
-             only_given=("width", "height"))
+@_configured(
+    "render",
+    "diffusion",
+    "width",
+    "height",
+    "channels",
+    notes={"width": "the layout's", "height": "the layout's"},
+    only_given=("width", "height"),
+)
 def render(
     layout: Annotated[Path, typer.Argument(help="Layout JSON (from spa2v plan).")],
     cfg: Any,
@@ -575,9 +580,21 @@ def run(
             err.print(
                 "timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()), highlight=False
             )
+            if result.generation.get("attention_in_box"):
+                err.print(_adherence_line(result.generation), highlight=False, markup=False)
             for name in result.files.values():
                 err.print(f"wrote {name}", highlight=False, markup=False)
             err.print(f"video: {result.files['video']}", highlight=False, markup=False)
+
+
+def _adherence_line(report: dict[str, Any]) -> str:
+    """One line of the diffusion generator's report: did the attention keep to the boxes?"""
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in report["attention_in_box"].items())
+    guided = "on" if report.get("layout_guidance") else "off"
+    return (
+        f"generated {report['generated_frames']} frames in {report['windows']} window(s); "
+        f"attention inside the boxes (last step): {shares} (layout guidance {guided})"
+    )
 
 
 @app.command("config")
@@ -713,7 +730,8 @@ def _summary(title: str, rows: dict[str, dict[str, float]], first: str) -> "Tabl
         table.add_column(short[c], justify="right")
     for name, s in rows.items():
         cells = [
-            str(int(s[c])) if c in ("clips", "early_wrong_side")
+            str(int(s[c]))
+            if c in ("clips", "early_wrong_side")
             else ("–" if s[c] != s[c] else f"{s[c]:.3f}")
             for c in COLUMNS
         ]

@@ -363,8 +363,12 @@ class DiffusionSettings(Section):
                        "local folder or hub id on this machine (safetensors only).")  # fmt: skip
     motion_adapter: str = Field(DEFAULT_MOTION_ADAPTER, description="AnimateDiff motion "
                                 "adapter: local folder or hub id.")  # fmt: skip
-    frames: int = Field(16, ge=1, le=512, description="Frames generated, stretched over the "
-                        "clip (more than one context length: FreeNoise windows).")  # fmt: skip
+    gen_fps: float = Field(8.0, gt=0.0, le=60.0, description="Frames generated per second of "
+                           "the clip (its duration × this, rounded; AnimateDiff's motion "
+                           "modules were trained near 8).")  # fmt: skip
+    frames: int | None = Field(None, ge=1, le=4096, description="Frames generated, whatever "
+                               "the clip's length (default: from gen_fps); more than one "
+                               "context length: sliding windows.")  # fmt: skip
     steps: int = Field(25, ge=1, le=500, description="Denoising steps.")
     cfg_scale: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
     negative_prompt: str = Field(
@@ -394,8 +398,9 @@ class DiffusionSettings(Section):
     )
     fg_weight: float = Field(1.0, ge=0.0, description="Weight of the inside-the-box term.")
     bg_weight: float = Field(3.0, ge=0.0, description="Weight of the outside-the-box term.")
-    context_length: int = Field(16, ge=2, le=64, description="FreeNoise window, frames.")
-    context_stride: int = Field(4, ge=1, description="FreeNoise stride, frames.")
+    context_length: int = Field(16, ge=2, le=64, description="Sliding window, frames (the "
+                                "motion modules' context).")  # fmt: skip
+    context_stride: int = Field(4, ge=1, description="Sliding window stride, frames.")
     cpu_offload: bool = Field(False, description="Model CPU offload (less GPU memory, "
                               "slower).")  # fmt: skip
     gradient_checkpointing: bool = Field(False, description="Gradient checkpointing in the "
@@ -425,6 +430,12 @@ class DiffusionSettings(Section):
             raise ValueError("diffusion.context_stride must be at most "
                              "diffusion.context_length")  # fmt: skip
         return self
+
+    def generated_frames(self, duration_s: float) -> int:
+        """Frames generated for a clip: ``frames`` when given, else duration × ``gen_fps``."""
+        if self.frames is not None:
+            return self.frames
+        return max(1, round(duration_s * self.gen_fps))
 
     @property
     def guided_steps(self) -> int:

@@ -157,7 +157,7 @@ def _zip(folder: Path, name: str) -> Path:
 #: that generator can run here.
 ADVANCED = ("planner", "tagger", "generator", "sources", "keyframe_rate", "fov_deg", "fps",
             "seed")  # fmt: skip
-DIFFUSION_OPTIONS = ("model", "frames", "steps", "cfg_scale", "guidance_scale",
+DIFFUSION_OPTIONS = ("model", "gen_fps", "frames", "steps", "cfg_scale", "guidance_scale",
                      "layout_guidance", "negative_prompt")  # fmt: skip
 
 
@@ -189,7 +189,8 @@ def _component(gr: Any, name: str, offered: list[str] | None = None) -> Any:
         high = next((m.le for m in info.metadata if isinstance(m, Le)), None)
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         low, high = extra.get("minimum", low), extra.get("maximum", high)
-        if kind is int and default is None and low is not None and high is not None:
+        small = low is not None and high is not None and high - low <= 10
+        if kind is int and default is None and small:
             # an optional small count (sources): a menu, "auto" leaves it to the analysis
             values: list[Any] = [AUTO, *range(int(low), int(high) + 1)]
             return gr.Dropdown(values, value=AUTO, **common)

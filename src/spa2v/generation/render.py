@@ -28,6 +28,7 @@ def render_video(
     overlay_output: str | Path | None = None,
     progress: Progress | None = None,
     step_progress: Callable[[int, int], None] | None = None,
+    report: dict[str, Any] | None = None,
     **options: Any,
 ) -> Path:
     """Render ``layout`` into an MP4 file, with the audio of ``audio`` when given.
@@ -54,6 +55,10 @@ def render_video(
         Called with ``(frames done, total frames)``.
     step_progress : callable or None
         Called with ``(denoising steps done, total)`` by the diffusion generator.
+    report : dict or None
+        Filled with what the generator reports of its work, when it reports anything (the
+        diffusion generator: frames generated, windows, layout energy and each object's
+        share of attention inside its box).
     **options
         Options on top of ``config`` (``fps=12``…); ``generator`` may also be a ready
         generator object.
@@ -125,6 +130,8 @@ def render_video(
                 progress(done, n)
         if done != n:
             raise RuntimeError(f"generator {generator!r} produced {done} of {n} frames")
+    if report is not None and callable(getattr(gen, "report", None)):
+        report.update(gen.report())
     return Path(output)
 
 

@@ -45,6 +45,34 @@ def _load_error(what: str, ref: str, exc: Exception) -> DiffusionError:
     )
 
 
+def windows(n: int, length: int, stride: int) -> list[tuple[int, int]]:
+    """Sliding windows ``(start, stop)`` over ``n`` frames: ``length`` frames every ``stride``,
+    the last one ending at the last frame; one window when the clip fits in one.
+
+    The UNet (spatial layers and motion modules alike) sees one window at a time and the
+    noise predictions of overlapping windows are averaged, each weighted down towards its
+    window's edges; with FreeNoise's shuffled initial noise (see :meth:`_initial_noise`)
+    this is FreeNoise's sliding-window scheme applied to the whole UNet, so that neither the
+    spatial layers' activations nor the guided backward pass grow with the clip.
+    """
+    if n <= length:
+        return [(0, n)]
+    starts = list(range(0, n - length + 1, stride))
+    if starts[-1] != n - length:
+        starts.append(n - length)
+    return [(a, a + length) for a in starts]
+
+
+def _window_weights(size: int, several: bool) -> Any:
+    """Weights of a window's frames when windows overlap: a pyramid (FreeNoise's default)."""
+    import torch
+
+    if not several:
+        return torch.ones(size)
+    ramp = torch.arange(size, dtype=torch.float32)
+    return torch.minimum(ramp + 1, size - ramp)
+
+
 class DiffusionGenerator:
     """``--generator diffusion``: AnimateDiff with training-free layout guidance.
 
@@ -66,6 +94,10 @@ class DiffusionGenerator:
         self.energies: list[float] = []
         #: cross-attention layers guided (or measured) in the last generation
         self.guided_layers: list[str] = []
+        #: per object name, the share of its attention inside its box at the last step
+        self.adherence: dict[str, float] = {}
+        self.n_generated: int | None = None
+        self.n_windows: int | None = None
 
     @classmethod
     def from_config(cls, config: RunConfig | None = None) -> DiffusionGenerator:
@@ -150,13 +182,17 @@ class DiffusionGenerator:
         width: int,
         height: int,
         seed: int = 0,
-        measure_energy: bool = False,
+        measure_energy: bool = True,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Generate ``settings.frames`` frames: ``(frames, height, width, 3)`` uint8 RGB.
+        """Generate the clip's frames: ``(frames, height, width, 3)`` uint8 RGB.
 
-        With ``measure_energy`` the layout energy of the last step's attention is kept in
-        :attr:`last_energy` (and every guided step's in :attr:`energies`).
+        As many frames as :meth:`DiffusionSettings.generated_frames` gives for the layout's
+        duration, at the centres of equal stretches of the clip. Longer than one context:
+        the UNet runs on sliding windows (see :func:`windows`), so memory does not grow
+        with the clip. With ``measure_energy`` (the default) the last step's attention gives
+        the layout energy (:attr:`last_energy`) and each object's share of attention inside
+        its box (:attr:`adherence`).
         """
         torch, _ = _imports()
         from spa2v.generation.diffusion import guidance
@@ -169,14 +205,12 @@ class DiffusionGenerator:
         unet, vae, scheduler = pipe.unet, pipe.vae, pipe.scheduler
         device = pipe._execution_device
         dtype = unet.dtype
-        n = s.frames
+        n = s.generated_frames(layout.duration)
         prompts = frame_prompts(layout, n, pipe.tokenizer, mode=s.captions)
         cond = self._encode(pipe, [p.text for p in prompts], device)
         uncond = self._encode(pipe, [s.negative_prompt] * n, device)
-        if n > s.context_length:
-            pipe.enable_free_noise(context_length=s.context_length, context_stride=s.context_stride)
-        else:
-            self._disable_free_noise(pipe)
+        self._disable_free_noise(pipe)  # the windows are the UNet's, below
+        spans = windows(n, s.context_length, s.context_stride)
 
         store = guidance.AttentionStore()
         guide = s.layout_guidance and s.guided_steps > 0
@@ -194,6 +228,9 @@ class DiffusionGenerator:
         scheduler.set_timesteps(s.steps, device=device)
         self.energies = []
         self.last_energy = None
+        self.adherence = {}
+        self.n_generated, self.n_windows = n, len(spans)
+        names = {o.id: o.name for o in layout.objects}
         # the UNet's own attention processors are back when the block ends, even on an error
         with recording as self.guided_layers:
             oom = getattr(torch.cuda, "OutOfMemoryError", MemoryError)
@@ -211,28 +248,10 @@ class DiffusionGenerator:
                             latents = (latents - step * grad).detach()
                     last = i == len(scheduler.timesteps) - 1
                     with torch.no_grad():
-                        store.active = measure_energy and last
-                        store.keep_last_half = True
-                        model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
-                        noise = unet(
-                            model_in, t, encoder_hidden_states=torch.cat([uncond, cond])
-                        ).sample
-                        store.active = False
-                        if measure_energy and last:
-                            self.last_energy = float(
-                                guidance.layout_energy(
-                                    store.maps,
-                                    (lh, lw),
-                                    tokens,
-                                    boxes,
-                                    topk=s.guidance_topk,
-                                    fg_weight=s.fg_weight,
-                                    bg_weight=s.bg_weight,
-                                )
-                            )
-                            store.clear()
-                        n_uncond, n_cond = noise.chunk(2)
-                        noise = n_uncond + s.cfg_scale * (n_cond - n_uncond)
+                        noise = self._predict(unet, scheduler.scale_model_input, latents, t,
+                                              (uncond, cond), spans, store,
+                                              measure=(measure_energy and last, (lh, lw), tokens,
+                                                       boxes, names))  # fmt: skip
                         latents = scheduler.step(noise, t, latents).prev_sample
                     if progress is not None:
                         progress(i + 1, len(scheduler.timesteps))
@@ -241,10 +260,64 @@ class DiffusionGenerator:
             except oom:
                 raise DiffusionError(
                     "out of GPU memory: try diffusion.cpu_offload, "
-                    "diffusion.gradient_checkpointing, fewer diffusion.frames, a smaller "
-                    "planning.width and planning.height, or no diffusion.layout_guidance"
+                    "diffusion.gradient_checkpointing, a lower diffusion.gen_fps, a shorter "
+                    "diffusion.context_length, a smaller planning.width and planning.height, "
+                    "or no diffusion.layout_guidance"
                 ) from None
         return frames
+
+    def _predict(self, unet, scale_input, latents, t, embeddings, spans, store, measure):
+        """The classifier-free-guided noise of all frames, window by window.
+
+        Overlapping windows' predictions are averaged with :func:`_window_weights`. With
+        ``measure[0]`` the windows' attention gives :attr:`last_energy` and :attr:`adherence`.
+        """
+        import torch
+
+        from spa2v.generation.diffusion import guidance
+
+        s = self.settings
+        uncond, cond = embeddings
+        active, latent_hw, tokens, boxes, names = measure
+        n = latents.shape[2]
+        noise = torch.zeros_like(latents)
+        weight = torch.zeros(n, device=latents.device, dtype=latents.dtype)
+        energy, shares = 0.0, {}
+        for a, b in spans:
+            store.active, store.keep_last_half = active, True
+            model_in = scale_input(torch.cat([latents[:, :, a:b]] * 2), t)
+            both = torch.cat([uncond[a:b], cond[a:b]])
+            n_uncond, n_cond = unet(model_in, t, encoder_hidden_states=both).sample.chunk(2)
+            store.active = False
+            if active:
+                part = {k: v[a:b] for k, v in boxes.items()}
+                e = guidance.layout_energy(store.maps, latent_hw, tokens[a:b], part,
+                                           topk=s.guidance_topk, fg_weight=s.fg_weight,
+                                           bg_weight=s.bg_weight)  # fmt: skip
+                energy += (b - a) * float(e)
+                found = guidance.box_shares(store.maps, latent_hw, tokens[a:b], part)
+                for oid, (total, count) in found.items():
+                    old = shares.get(oid, (0.0, 0))
+                    shares[oid] = (old[0] + total, old[1] + count)
+                store.clear()
+            w = _window_weights(b - a, len(spans) > 1).to(latents)[None, None, :, None, None]
+            noise[:, :, a:b] += (n_uncond + s.cfg_scale * (n_cond - n_uncond)) * w
+            weight[a:b] += w.reshape(-1)
+        if active:
+            self.last_energy = energy / sum(b - a for a, b in spans)
+            self.adherence = {names[k]: tot / cnt for k, (tot, cnt) in shares.items() if cnt}
+        return noise / weight[None, None, :, None, None]
+
+    def report(self) -> dict[str, Any]:
+        """What the last generation did, for ``run.json`` and the run's summary."""
+        return {
+            "generated_frames": getattr(self, "n_generated", None),
+            "windows": getattr(self, "n_windows", None),
+            "layout_guidance": bool(self.settings.layout_guidance),
+            "guided_layers": len(self.guided_layers),
+            "layout_energy": None if self.last_energy is None else round(self.last_energy, 4),
+            "attention_in_box": {k: round(v, 4) for k, v in getattr(self, "adherence", {}).items()},
+        }
 
     def _guidance_grad(self, unet, model_in, t, cond, store, latent_hw, tokens, boxes):
         """Gradient of the layout energy with respect to the latents, and the energy.
@@ -259,7 +332,8 @@ class DiffusionGenerator:
 
         s = self.settings
         n = model_in.shape[2]
-        chunk = s.guidance_chunk or n
+        # per window of the motion modules' context, so memory does not grow with the clip
+        chunk = s.guidance_chunk or min(n, s.context_length)
         grads, total = [], 0.0
         for a in range(0, n, chunk):
             b = min(a + chunk, n)
@@ -330,11 +404,14 @@ class DiffusionGenerator:
 
     # ------------------------------------------------------------------ Generator protocol
     def frames(self, request: RenderRequest) -> Iterator[np.ndarray]:
-        """The generated frames stretched over the layout's duration at ``request.fps``.
+        """The generated frames at their true times in a video at ``request.fps``.
 
-        Each video frame blends the two generated frames nearest in time (the generated
-        frames sit at the centres of equal stretches of the clip); frames are resized to the
-        request's size when it differs from the generation size (a multiple of 8).
+        Generated frame ``k`` of ``n`` shows time ``(k + 0.5) * duration / n`` (the centre of
+        its stretch of the clip). A video frame between two generated frames blends them —
+        unless an object's box moves by more than its own width or height between the two,
+        where a blend would show it twice (a ghost): then the nearer frame is held. Frames are
+        resized to the request's size when it differs from the generation size (a multiple
+        of 8).
         """
         from PIL import Image
 
@@ -343,16 +420,38 @@ class DiffusionGenerator:
         gen = self.generate(
             request.layout, width=gw, height=gh, seed=request.seed, progress=request.progress
         )
-        n_gen = gen.shape[0]
-        dur = request.layout.duration
-        t_gen = (np.arange(n_gen) + 0.5) * dur / n_gen
-        for i in range(request.n_frames):
-            t = (i + 0.5) * dur / request.n_frames  # frame centres, as VSL.frame_times
-            pos = float(np.interp(t, t_gen, np.arange(n_gen)))
-            lo = int(np.floor(pos))
-            hi = min(lo + 1, n_gen - 1)
-            a = pos - lo
-            frame = gen[lo] if a <= 0 else ((1 - a) * gen[lo] + a * gen[hi] + 0.5).astype(np.uint8)
+        t_gen = request.layout.frame_times(gen.shape[0])
+        hold = _hold_between(request.layout, t_gen)
+        for t in request.layout.frame_times(request.n_frames):
+            frame = _frame_at(gen, t_gen, hold, float(t))
             if (gw, gh) != (width, height):
                 frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC))
             yield np.ascontiguousarray(frame)
+
+
+def _hold_between(layout: VSL, times: np.ndarray) -> np.ndarray:
+    """For each pair of consecutive generated frames, whether an object moves by more than its
+    own size between them (a blend would show it twice)."""
+    if times.size < 2:
+        return np.zeros(0, dtype=bool)
+    hold = np.zeros(times.size - 1, dtype=bool)
+    for boxes in layout.interpolate(times).values():
+        b = np.asarray(boxes, dtype=np.float64)
+        size = np.maximum(b[:-1, 2:] - b[:-1, :2], 1e-6)  # width, height at the earlier frame
+        centre = (b[:, :2] + b[:, 2:]) / 2
+        with np.errstate(invalid="ignore"):  # NaN where absent: appearing is no ghost
+            hold |= (np.abs(np.diff(centre, axis=0)) > size).any(axis=1)
+    return hold
+
+
+def _frame_at(gen: np.ndarray, t_gen: np.ndarray, hold: np.ndarray, t: float) -> np.ndarray:
+    """The video frame at time ``t``: the generated frames' blend, or the nearer one held."""
+    pos = float(np.interp(t, t_gen, np.arange(t_gen.size)))
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, t_gen.size - 1)
+    a = pos - lo
+    if a <= 0 or hi == lo:
+        return gen[lo]
+    if hold[lo]:
+        return gen[hi] if a >= 0.5 else gen[lo]
+    return ((1 - a) * gen[lo] + a * gen[hi] + 0.5).astype(np.uint8)

@@ -138,6 +138,50 @@ def _topk_mean(values: torch.Tensor, fraction: float) -> torch.Tensor:
     return torch.topk(values, k).values.mean()
 
 
+def _grids(
+    maps: dict[str, torch.Tensor], latent_hw: tuple[int, int]
+) -> Iterator[tuple[torch.Tensor, int, int]]:
+    """Each layer's maps with the (height, width) of its attention grid."""
+    lh, lw = latent_hw
+    for m in maps.values():
+        pixels = m.shape[1]
+        scale = math.sqrt(lh * lw / pixels)
+        h, w = max(1, round(lh / scale)), max(1, round(lw / scale))
+        if h * w != pixels:
+            raise RuntimeError(f"cannot lay {pixels} attention pixels on a {lh}x{lw} grid")
+        yield m, h, w
+
+
+def box_shares(
+    maps: dict[str, torch.Tensor],
+    latent_hw: tuple[int, int],
+    tokens: list[dict[int, list[int]]],
+    boxes: dict[int, torch.Tensor],
+) -> dict[int, tuple[float, int]]:
+    """Share of each object's cross-attention mass that falls inside its box.
+
+    For every layer and frame where the object has a box: the attention of the latent pixels
+    to the object's tokens, summed inside the box, over its sum everywhere. Returns per object
+    id the sum of those shares and their count (to be averaged over windows and frames); an
+    object's share is about the box's area where attention ignores the layout, and near 1
+    where it follows it.
+    """
+    out: dict[int, tuple[float, int]] = {}
+    for m, h, w in _grids(maps, latent_hw):
+        for oid, box in boxes.items():
+            total, count = out.get(oid, (0.0, 0))
+            for f in range(m.shape[0]):
+                b = box[f]
+                if torch.isnan(b).any():
+                    continue
+                a = m[f][:, tokens[f][oid]].float().mean(dim=-1)
+                inside = _box_mask(b, h, w).reshape(-1)
+                total += float(a[inside].sum() / (a.sum() + 1e-12))
+                count += 1
+            out[oid] = (total, count)
+    return out
+
+
 def layout_energy(
     maps: dict[str, torch.Tensor],
     latent_hw: tuple[int, int],
@@ -163,13 +207,8 @@ def layout_energy(
     """
     total = None
     count = 0
-    lh, lw = latent_hw
-    for m in maps.values():
-        frames, pixels, _ = m.shape
-        scale = math.sqrt(lh * lw / pixels)
-        h, w = max(1, round(lh / scale)), max(1, round(lw / scale))
-        if h * w != pixels:
-            raise RuntimeError(f"cannot lay {pixels} attention pixels on a {lh}x{lw} grid")
+    for m, h, w in _grids(maps, latent_hw):
+        frames = m.shape[0]
         for oid, box in boxes.items():
             for f in range(frames):
                 a = m[f][:, tokens[f][oid]].mean(dim=-1)
