@@ -3,10 +3,11 @@
 The denoising loop is spa2v's own (the components come from diffusers' ``AnimateDiffPipeline``)
 so that the first K steps can move the latents down the layout energy's gradient
 (:mod:`~spa2v.generation.diffusion.guidance`); every other step is a plain DDIM step with
-classifier-free guidance. Each generated frame has its own prompt (``--captions``) and its own
-boxes (the keyframes interpolated). Videos longer than the motion adapter's context use
-diffusers' FreeNoise sliding windows, with the initial noise of later windows shuffled from the
-first (FreeNoise's ``shuffle_context``).
+classifier-free guidance. The clip gets duration × ``gen_fps`` frames, each with its own prompt
+(``--captions``) and its own boxes (the keyframes interpolated). Clips longer than the motion
+adapter's context run in sliding windows over the whole UNet (:func:`windows`), with FreeNoise's
+shuffled initial noise, so memory does not grow with the clip; the generated frames are placed
+at their true times in the video (:meth:`DiffusionGenerator.frames`).
 """
 
 from __future__ import annotations
