@@ -154,8 +154,10 @@ def test_long_clips_run_in_windows_with_each_frames_prompt(tiny: tuple[Path, Pat
     gen = DiffusionGenerator(_settings(tiny, frames=None, gen_fps=4, context_length=4,
                                        context_stride=2, guidance_steps=1, steps=2))  # fmt: skip
     calls = _unet_calls(gen)
-    frames = gen.generate(layout, width=32, height=32, seed=0)
-    gen._spy_handle.remove()
+    try:
+        frames = gen.generate(layout, width=32, height=32, seed=0)
+    finally:
+        gen._spy_handle.remove()
     assert frames.shape == (10, 32, 32, 3)  # 2.5 s at 4 frames/s
     assert gen.n_windows == 4 and max(f for f, _ in calls) == 4  # the UNet never sees more
     # the frame captions follow the keyframes: the first window's first frame and the last
@@ -207,7 +209,79 @@ def test_frames_sit_at_their_times_blended_or_held_when_an_object_jumps() -> Non
     assert slow == [0, 13, 38, 63, 88, 113, 138, 150]  # blended: a quarter of the way on
     request = RenderRequest(layout=_moving(0.9), fps=8, width=16, height=16, seed=0)
     fast = [int(f[0, 0, 0]) for f in gen.frames(request)]  # jumps 0.3 a frame > its width
-    assert set(fast) <= {0, 50, 100, 150} and fast[0] == 0 and fast[-1] == 150  # held
+    assert fast == [0, 0, 50, 50, 100, 100, 150, 150]  # the nearer frame held
+    # an object appearing between two generated frames is no ghost: blended
+    appear = VSL(duration=1.0, caption="a car", objects=[{"id": 0, "name": "car"}], keyframes=[
+        {"time": 0.0, "boxes": []}, {"time": 0.5, "boxes": []},
+        {"time": 0.6, "boxes": [{"id": 0, "box": [0.0, 0.4, 0.1, 0.5]}]}])  # fmt: skip
+    request = RenderRequest(layout=appear, fps=8, width=16, height=16, seed=0)
+    assert [int(f[0, 0, 0]) for f in gen.frames(request)] == [0, 13, 38, 63, 88, 113, 138, 150]
+    one = _Canned(DiffusionSettings(frames=1))  # a single generated frame holds throughout
+    request = RenderRequest(layout=_moving(0.9), fps=8, width=16, height=16, seed=0)
+    assert [int(f[0, 0, 0]) for f in one.frames(request)] == [0] * 8
+
+
+def test_overlapping_windows_average_back_to_each_frames_prediction() -> None:
+    """A UNet whose prediction depends on the frame's own value only: windowed averaging must
+    give it back exactly, whatever the overlaps and weights."""
+    from types import SimpleNamespace
+
+    from spa2v.generation.diffusion.generator import windows
+
+    class Echo:
+        def __call__(self, x, t, encoder_hidden_states):
+            return SimpleNamespace(sample=x * 2.0)
+
+    gen = DiffusionGenerator(DiffusionSettings(cfg_scale=3.0, context_length=4,
+                                               context_stride=3))  # fmt: skip
+    latents = torch.arange(11, dtype=torch.float32).reshape(1, 1, 11, 1, 1).repeat(1, 2, 1, 2, 2)
+    emb = torch.zeros(11, 3, 8)
+    spans = windows(11, 4, 3)
+    assert len(spans) == 4 and spans[-1] == (7, 11)
+    from spa2v.generation.diffusion.guidance import AttentionStore
+
+    out = gen._predict(Echo(), lambda x, t: x, latents, 0, (emb, emb), spans, AttentionStore(),
+                       measure=(False, None, None, None, None))  # fmt: skip
+    assert torch.allclose(out, latents * 2.0)
+
+
+def test_the_adherence_line_reads_partial_reports() -> None:
+    from spa2v.cli import _adherence_line
+
+    full = {"generated_frames": 80, "windows": 17, "layout_guidance": True,
+            "attention_in_box": {"cow": 0.61, "car #1": 0.4}}  # fmt: skip
+    assert _adherence_line(full) == ("generated 80 frames in 17 window(s); attention inside "
+                                     "the boxes (last step): cow 61%, car #1 40% (layout "
+                                     "guidance on)")  # fmt: skip
+    assert _adherence_line({"generated_frames": 8}) == "generated 8 frames in ? window(s)"
+
+
+def test_clip_length_limits_and_rounding() -> None:
+    from spa2v.config import ConfigError
+    from spa2v.errors import ParameterError
+
+    assert DiffusionSettings(gen_fps=8).generated_frames(0.3125) == 3  # 2.5 rounds up
+    with pytest.raises(ParameterError, match=r"lower diffusion\.gen_fps"):
+        DiffusionSettings(gen_fps=8).generated_frames(600.0)
+    with pytest.raises(ConfigError, match="guidance_chunk must be at most"):
+        DiffusionSettings(context_length=8, guidance_chunk=9)
+
+
+def test_guidance_groups_are_equal_and_objects_of_one_name_reported_apart(
+    tiny: tuple[Path, Path],
+) -> None:
+    twins = VSL.model_validate({**LAYOUT.model_dump(by_alias=True), "objects": [
+        {"id": 0, "name": "cow"}, {"id": 1, "name": "cow"}]})  # fmt: skip
+    gen = DiffusionGenerator(_settings(tiny, frames=9, context_length=8, context_stride=4,
+                                       guidance_steps=1, steps=1))  # fmt: skip
+    calls = _unet_calls(gen)
+    try:
+        gen.generate(twins, width=32, height=32, seed=0)
+    finally:
+        gen._spy_handle.remove()
+    guided = [f for f, _ in calls[:2]]  # the guided pass comes first: two groups, not 8 + 1
+    assert guided == [4, 5]
+    assert set(gen.adherence) == {"cow #0", "cow #1"} and gen.report()["layout_guidance"]
 
 
 def test_run_json_reports_the_attention_inside_the_boxes(tiny: tuple[Path, Path],

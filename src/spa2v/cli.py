@@ -580,7 +580,7 @@ def run(
             err.print(
                 "timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()), highlight=False
             )
-            if result.generation.get("attention_in_box"):
+            if result.generation:
                 err.print(_adherence_line(result.generation), highlight=False, markup=False)
             for name in result.files.values():
                 err.print(f"wrote {name}", highlight=False, markup=False)
@@ -589,12 +589,15 @@ def run(
 
 def _adherence_line(report: dict[str, Any]) -> str:
     """One line of the diffusion generator's report: did the attention keep to the boxes?"""
-    shares = ", ".join(f"{k} {v:.0%}" for k, v in report["attention_in_box"].items())
-    guided = "on" if report.get("layout_guidance") else "off"
-    return (
-        f"generated {report['generated_frames']} frames in {report['windows']} window(s); "
-        f"attention inside the boxes (last step): {shares} (layout guidance {guided})"
-    )
+    line = (f"generated {report.get('generated_frames', '?')} frames in "
+            f"{report.get('windows', '?')} window(s)")  # fmt: skip
+    shares = report.get("attention_in_box") or {}
+    if shares:
+        guided = "on" if report.get("layout_guidance") else "off"
+        line += ("; attention inside the boxes (last step): "
+                 + ", ".join(f"{k} {v:.0%}" for k, v in shares.items())
+                 + f" (layout guidance {guided})")  # fmt: skip
+    return line
 
 
 @app.command("config")

@@ -41,6 +41,8 @@ from spa2v.errors import ParameterError, Spa2vError
 RUN_SCHEMA = "spa2v.run/2"
 #: Most sources tracked and drawn.
 MAX_SOURCES = 3
+#: Most frames the diffusion generator makes for one clip (they are decoded into memory).
+MAX_GENERATED_FRAMES = 4096
 #: Largest seed accepted (what fits every backend, torch included).
 MAX_SEED = 2**32 - 1
 #: Denoising steps guided unless said otherwise (all of them when there are fewer).
@@ -366,9 +368,10 @@ class DiffusionSettings(Section):
     gen_fps: float = Field(8.0, gt=0.0, le=60.0, description="Frames generated per second of "
                            "the clip (its duration × this, rounded; AnimateDiff's motion "
                            "modules were trained near 8).")  # fmt: skip
-    frames: int | None = Field(None, ge=1, le=4096, description="Frames generated, whatever "
-                               "the clip's length (default: from gen_fps); more than one "
-                               "context length: sliding windows.")  # fmt: skip
+    frames: int | None = Field(None, ge=1, le=MAX_GENERATED_FRAMES,
+                               description="Frames generated, whatever the clip's length "
+                               "(default: from gen_fps); more than one context length: "
+                               "sliding windows.")  # fmt: skip
     steps: int = Field(25, ge=1, le=500, description="Denoising steps.")
     cfg_scale: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
     negative_prompt: str = Field(
@@ -405,9 +408,9 @@ class DiffusionSettings(Section):
                               "slower).")  # fmt: skip
     gradient_checkpointing: bool = Field(False, description="Gradient checkpointing in the "
                                          "guided passes (less memory, slower).")  # fmt: skip
-    guidance_chunk: int = Field(0, ge=0, description="Guide the frames in groups of this many "
-                                "(0 = all): less memory, approximate gradient across "
-                                "groups.")  # fmt: skip
+    guidance_chunk: int = Field(0, ge=0, description="Guide the frames in groups of at most "
+                                "this many (0 = one context length): less memory, approximate "
+                                "gradient across groups.")  # fmt: skip
 
     @field_validator("guidance_layers", mode="before")
     @classmethod
@@ -429,13 +432,30 @@ class DiffusionSettings(Section):
         if self.context_stride > self.context_length:
             raise ValueError("diffusion.context_stride must be at most "
                              "diffusion.context_length")  # fmt: skip
+        if self.guidance_chunk > self.context_length:
+            raise ValueError("diffusion.guidance_chunk must be at most diffusion.context_length "
+                             "(the motion modules' context)")  # fmt: skip
         return self
 
     def generated_frames(self, duration_s: float) -> int:
-        """Frames generated for a clip: ``frames`` when given, else duration × ``gen_fps``."""
+        """Frames generated for a clip: ``frames`` when given, else duration × ``gen_fps``
+        rounded half up.
+
+        Raises
+        ------
+        ParameterError
+            When that is more than :data:`MAX_GENERATED_FRAMES` (they are held in memory).
+        """
         if self.frames is not None:
             return self.frames
-        return max(1, round(duration_s * self.gen_fps))
+        n = max(1, math.floor(duration_s * self.gen_fps + 0.5))
+        if n > MAX_GENERATED_FRAMES:
+            raise ParameterError(
+                f"a {duration_s:g} s clip at diffusion.gen_fps {self.gen_fps:g} would take {n} "
+                f"generated frames, more than {MAX_GENERATED_FRAMES}: lower diffusion.gen_fps "
+                "or set diffusion.frames"
+            )
+        return n
 
     @property
     def guided_steps(self) -> int:

@@ -879,7 +879,9 @@ def _describe_sources(
                 # loudest (a far, quiet start included); several, where each has a peak
                 heard=(loud > loud.max() - SOLE_SOURCE_RANGE_DB).astype(np.float32)
                 if n_src == 1 or (n_found == 1 and localised[k])
-                else None if tracks.heard is None else tracks.heard[k].astype(np.float32),
+                else None
+                if tracks.heard is None
+                else tracks.heard[k].astype(np.float32),
                 localised=bool(localised[k]),
             )
         )

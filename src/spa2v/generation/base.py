@@ -92,8 +92,6 @@ class Generator(Protocol):
         ...
 
 
-
-
 def get_generator(name: str, config: RunConfig | None = None) -> Generator:
     """The generator called ``name``, built for ``config`` (None: the defaults).
 

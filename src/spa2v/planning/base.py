@@ -71,8 +71,6 @@ class Planner(Protocol):
         ...
 
 
-
-
 def get_planner(name: str, config: RunConfig | None = None) -> Planner:
     """The planner registered as ``name``, built for ``config`` (None: the defaults).
 

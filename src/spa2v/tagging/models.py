@@ -210,4 +210,3 @@ class ClapTagger(_ModelTagger):
             scale = float(getattr(self.model, "logit_scale_a", torch.tensor(4.6)).exp())
             probs = torch.softmax(scale * audio @ self._text.T, dim=-1)
         return self.labels, probs.numpy()
-

@@ -13,7 +13,9 @@ at their true times in the video (:meth:`DiffusionGenerator.frames`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +217,7 @@ class DiffusionGenerator:
 
         store = guidance.AttentionStore()
         guide = s.layout_guidance and s.guided_steps > 0
+        self.guided = guide
         recording = (guidance.installed(unet, s.guidance_layers, store) if guide or measure_energy
                      else contextlib.nullcontext([]))  # fmt: skip
         lh, lw = height // pipe.vae_scale_factor, width // pipe.vae_scale_factor
@@ -231,7 +234,9 @@ class DiffusionGenerator:
         self.last_energy = None
         self.adherence = {}
         self.n_generated, self.n_windows = n, len(spans)
-        names = {o.id: o.name for o in layout.objects}
+        counts = Counter(o.name for o in layout.objects)
+        names = {o.id: o.name if counts[o.name] == 1 else f"{o.name} #{o.id}"
+                 for o in layout.objects}  # fmt: skip
         # the UNet's own attention processors are back when the block ends, even on an error
         with recording as self.guided_layers:
             oom = getattr(torch.cuda, "OutOfMemoryError", MemoryError)
@@ -281,8 +286,9 @@ class DiffusionGenerator:
         uncond, cond = embeddings
         active, latent_hw, tokens, boxes, names = measure
         n = latents.shape[2]
-        noise = torch.zeros_like(latents)
-        weight = torch.zeros(n, device=latents.device, dtype=latents.dtype)
+        # accumulated in float32: a sum of weighted fp16 predictions loses ~1e-3
+        noise = torch.zeros_like(latents, dtype=torch.float32)
+        weight = torch.zeros(n, device=latents.device, dtype=torch.float32)
         energy, shares = 0.0, {}
         for a, b in spans:
             store.active, store.keep_last_half = active, True
@@ -301,20 +307,20 @@ class DiffusionGenerator:
                     old = shares.get(oid, (0.0, 0))
                     shares[oid] = (old[0] + total, old[1] + count)
                 store.clear()
-            w = _window_weights(b - a, len(spans) > 1).to(latents)[None, None, :, None, None]
-            noise[:, :, a:b] += (n_uncond + s.cfg_scale * (n_cond - n_uncond)) * w
+            w = _window_weights(b - a, len(spans) > 1).to(weight)[None, None, :, None, None]
+            noise[:, :, a:b] += (n_uncond + s.cfg_scale * (n_cond - n_uncond)).float() * w
             weight[a:b] += w.reshape(-1)
         if active:
             self.last_energy = energy / sum(b - a for a, b in spans)
             self.adherence = {names[k]: tot / cnt for k, (tot, cnt) in shares.items() if cnt}
-        return noise / weight[None, None, :, None, None]
+        return (noise / weight[None, None, :, None, None]).to(latents.dtype)
 
     def report(self) -> dict[str, Any]:
         """What the last generation did, for ``run.json`` and the run's summary."""
         return {
             "generated_frames": getattr(self, "n_generated", None),
             "windows": getattr(self, "n_windows", None),
-            "layout_guidance": bool(self.settings.layout_guidance),
+            "layout_guidance": bool(getattr(self, "guided", False)),
             "guided_layers": len(self.guided_layers),
             "layout_energy": None if self.last_energy is None else round(self.last_energy, 4),
             "attention_in_box": {k: round(v, 4) for k, v in getattr(self, "adherence", {}).items()},
@@ -323,9 +329,10 @@ class DiffusionGenerator:
     def _guidance_grad(self, unet, model_in, t, cond, store, latent_hw, tokens, boxes):
         """Gradient of the layout energy with respect to the latents, and the energy.
 
-        With ``guidance_chunk`` the frames are guided in groups of that many (the motion
-        modules see only the group): activation memory of the backward pass shrinks by the
-        number of groups, at the cost of an approximate gradient across groups.
+        The frames are guided in equal groups of at most ``guidance_chunk`` (default: one
+        context length; the motion modules see only the group): activation memory of the
+        backward pass stays that of one group, at the cost of an approximate gradient across
+        groups.
         """
         import torch
 
@@ -333,11 +340,13 @@ class DiffusionGenerator:
 
         s = self.settings
         n = model_in.shape[2]
-        # per window of the motion modules' context, so memory does not grow with the clip
-        chunk = s.guidance_chunk or min(n, s.context_length)
+        # groups of at most one context (so memory does not grow with the clip), of equal
+        # size: no short tail group whose frames the motion modules would see nearly alone
+        chunk = s.guidance_chunk or s.context_length
+        groups = -(-n // chunk)
+        bounds = [round(k * n / groups) for k in range(groups + 1)]
         grads, total = [], 0.0
-        for a in range(0, n, chunk):
-            b = min(a + chunk, n)
+        for a, b in itertools.pairwise(bounds):
             part = model_in[:, :, a:b].detach().requires_grad_(True)
             store.active, store.keep_last_half = True, False
             with torch.enable_grad():
