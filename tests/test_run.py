@@ -108,6 +108,23 @@ def test_run_mono_warns_and_still_makes_a_video(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "mono" in result.output
     assert probe_video(tmp_path / "out" / "video.mp4")["audio_channels"] == 2
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert any("is mono" in w for w in record["warnings"])  # kept with the result
+
+
+def test_run_json_notes_the_runs_warnings_and_the_caller_still_gets_them(
+    tmp_path: Path, duet: Path
+) -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = spa2v.run(duet, tmp_path / "out", labels=["cow", "helicopter", "dog"], fps=4)
+    record = json.loads(result.files["run"].read_text())
+    assert [w for w in record["warnings"] if "dog not localised" in w]
+    assert [w for w in caught if "dog not localised" in str(w.message)]
+    quiet = spa2v.run(duet, tmp_path / "quiet", labels=["cow", "helicopter"], fps=4)
+    assert "warnings" not in json.loads(quiet.files["run"].read_text())
 
 
 def test_render_command(tmp_path: Path, duet: Path) -> None:

@@ -7,12 +7,14 @@ options by field name, as the command line does.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -282,7 +284,8 @@ def run(
     # everything is written into a hidden folder inside OUTDIR and moved into place at the
     # end, run.json last: an interrupted run leaves the earlier result whole, and a folder
     # never holds a run.json beside files of another run
-    with staged_outputs(out, tuple(RUN_FILES.values()), force=force) as stage:
+    with staged_outputs(out, tuple(RUN_FILES.values()), force=force) as stage, \
+            _passing_warnings() as caught:  # fmt: skip
         timings: dict[str, float] = {}
         files = {k: stage / n for k, n in names.items()}
 
@@ -328,11 +331,30 @@ def run(
         }  # fmt: skip
         if generation:  # e.g. how well the diffusion generator's attention kept to the boxes
             record["generation"] = generation
+        if _notes(caught):  # mono or identical channels, names beyond the sources found…
+            record["warnings"] = _notes(caught)
         atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
     files = {k: out / n for k, n in names.items()}
     return RunResult(
         outdir=out, files=files, layout=layout, timings_s=timings, generation=generation
     )
+
+
+@contextlib.contextmanager
+def _passing_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Collect the warnings raised inside the block (``run.json`` notes the user warnings
+    among them, see :func:`_notes`), then raise them again for the caller."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _notes(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The user warnings' messages, once each, in order."""
+    return list(dict.fromkeys(str(w.message) for w in caught
+                              if issubclass(w.category, UserWarning)))  # fmt: skip
 
 
 def _tagger(config: RunConfig) -> Tagger | None:

@@ -284,6 +284,8 @@ def build_app() -> Any:
         if record.is_file():
             data = json.loads(record.read_text(encoding="utf-8"))
             data["input"] = audio.name
+            if "warnings" in data:
+                data["warnings"] = [w.replace(str(audio), audio.name) for w in data["warnings"]]
             record.write_text(json.dumps(data, indent=2), encoding="utf-8")
         bundle = _zip(out, f"{audio.stem}_spa2v.zip")
         files = [out / "video.mp4", out / "video_overlay.mp4"]

@@ -302,8 +302,10 @@ class AudioStream:
         pick = self._channel_pick
         if pick is not None:
             if max(pick) >= self.source_channels:
+                count = self.source_channels
                 raise ChannelError(
-                    f"{self.path}: has {self.source_channels} channel(s); cannot pick {pick}"
+                    f"{self.path}: has {count} channel{'s' if count != 1 else ''} (0 … "
+                    f"{count - 1}); cannot pick {pick[0]},{pick[1]}"
                 )
             self.channels = 2
         elif self.source_channels > 2:
