@@ -331,8 +331,9 @@ def run(
         }  # fmt: skip
         if generation:  # e.g. how well the diffusion generator's attention kept to the boxes
             record["generation"] = generation
-        if _notes(caught):  # mono or identical channels, names beyond the sources found…
-            record["warnings"] = _notes(caught)
+        notes = _notes(caught)  # mono or identical channels, names beyond the sources found…
+        if notes:
+            record["warnings"] = notes
         atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
     files = {k: out / n for k, n in names.items()}
     return RunResult(

@@ -470,8 +470,9 @@ class CueExtractor:
         self._samples += block.shape[1]
         if self.channels == 2:
             left, right = block[0].astype(np.float64), block[1].astype(np.float64)
+            difference = left - right
             self._energy += float(left @ left + right @ right)
-            self._difference += float((left - right) @ (left - right))
+            self._difference += float(difference @ difference)
         self._buffer = np.concatenate([self._buffer, block], axis=1)
         self._drain()
 

@@ -101,6 +101,8 @@ class DiffusionGenerator:
         self.adherence: dict[str, float] = {}
         self.n_generated: int | None = None
         self.n_windows: int | None = None
+        #: whether the last generation was guided (guidance on and some steps to guide)
+        self.guided = False
 
     @classmethod
     def from_config(cls, config: RunConfig | None = None) -> DiffusionGenerator:
@@ -318,12 +320,12 @@ class DiffusionGenerator:
     def report(self) -> dict[str, Any]:
         """What the last generation did, for ``run.json`` and the run's summary."""
         return {
-            "generated_frames": getattr(self, "n_generated", None),
-            "windows": getattr(self, "n_windows", None),
-            "layout_guidance": bool(getattr(self, "guided", False)),
+            "generated_frames": self.n_generated,
+            "windows": self.n_windows,
+            "layout_guidance": self.guided,
             "guided_layers": len(self.guided_layers),
             "layout_energy": None if self.last_energy is None else round(self.last_energy, 4),
-            "attention_in_box": {k: round(v, 4) for k, v in getattr(self, "adherence", {}).items()},
+            "attention_in_box": {k: round(v, 4) for k, v in self.adherence.items()},
         }
 
     def _guidance_grad(self, unet, model_in, t, cond, store, latent_hw, tokens, boxes):
