@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_render.py
 	$(BIN)/python benchmarks/bench_llm.py
 	$(BIN)/python benchmarks/bench_diffusion.py
+	$(BIN)/python benchmarks/bench_diffusion.py --backbone wan
 	$(BIN)/python benchmarks/bench_tagging.py
 
 ## kemar: fetch the MIT KEMAR measured HRTF (Debian libmysofa1) for the benchmarks' --sofa

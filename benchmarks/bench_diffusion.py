@@ -1,6 +1,7 @@
-"""Cost of layout guidance and of long clips: time and peak memory (issues #6 and #19).
+"""Cost of layout guidance and of long clips: time and peak memory (issues #6, #19, #20).
 
-Run: ``.venv/bin/python benchmarks/bench_diffusion.py [--full] [--device cuda] [--repeats 1]``
+Run: ``.venv/bin/python benchmarks/bench_diffusion.py [--backbone animatediff|wan] [--full]
+[--device cuda] [--repeats 1]``
 
 Random weights are fine for timing (no weights can be downloaded here). One process builds the
 pipeline once and measures every case in turn (peak memory reset between cases:
@@ -8,17 +9,23 @@ pipeline once and measures every case in turn (peak memory reset between cases:
 through ``/proc/self/clear_refs`` on the CPU):
 
 * default — the tiny test models (``tests/diffusion_models.py``) on the CPU (2 cores here:
-  small sizes), 32×32, 3 steps, windows of 8 frames every 4: unguided vs guided at 16 frames,
-  then guided at 16, 32 and 64 frames (memory should stay flat within 15%: the UNet sees one
-  window at a time; time should grow linearly — one more window per 4 frames), then the
-  final-step layout energy and the attention inside the boxes, unguided vs guided, for a
-  windowed 8-frame clip at 64×64 (windows of 4 every 2, as in the tests) on 3 seeds (random
-  weights follow the latents only weakly, so the guidance step is large: 200);
-* ``--full`` — the full-size architectures (SD 1.5 UNet + AnimateDiff v1-5-2 motion modules,
-  CLIP ViT-L/14 text encoder, SD VAE), fp16 on CUDA, 25 steps: (a) 512×320, 16 frames,
-  unguided vs guided (targets: guided ≤ 1.5× the time, ≤ 1.3× the peak memory); (b) a 10 s
-  clip at 8 frames/s, 80 frames in windows of 16 every 4, unguided vs guided. Built to finish
-  in under 8 minutes on one H100-class GPU (``--repeats 1``).
+  small sizes), 32×32 (Wan: 64×64, median of 5), 3 steps, in windows (AnimateDiff: 8 frames
+  every 4; Wan: 17 frames = 5 latent frames every 8): unguided vs guided at the shortest
+  length, then guided at 2 and 4 times as many frames (memory should stay flat within 15%:
+  the denoiser sees one window at a time; time should grow linearly — one more window per
+  stride), then the final-step
+  layout energy and the attention inside the boxes, unguided vs guided, for a windowed clip
+  at 64×64 on 3 seeds (random weights follow the latents only weakly, so the guidance step
+  is large);
+* ``--full`` — the full-size architectures with random weights, half precision on CUDA,
+  25 steps. AnimateDiff (SD 1.5 UNet + v1-5-2 motion modules, CLIP ViT-L/14, SD VAE):
+  (a) 512×320, 16 frames, unguided vs guided (targets: guided ≤ 1.5× the time, ≤ 1.3× the
+  peak memory); (b) a 10 s clip at 8 frames/s, 80 frames in windows of 16 every 4. Wan 2.1
+  1.3B (its transformer and VAE; a 2-layer UMT5 of the real width stands in for the 24-layer
+  text encoder, which runs once per prompt): (a) 832×480, 81 frames (its native length),
+  unguided vs guided, every block guided, gradient checkpointing on (the default);
+  (b) a 10 s clip at 16 frames/s, 161 frames in 3 windows of 81. Each is sized to finish in
+  under 8 minutes on one H100-class GPU (``--repeats 1``; an estimate from FLOPs).
 
 The device is named in the output.
 """
@@ -42,7 +49,26 @@ from spa2v.generation.diffusion import DiffusionGenerator, DiffusionSettings
 from spa2v.layout.vsl import VSL
 
 device = cfg["device"]
-if cfg["full"]:
+backbone = cfg["backbone"]
+pipe = None
+if cfg["full"] and backbone == "wan":
+    from diffusers import (AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline,
+                           WanTransformer3DModel)
+    from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
+    from diffusion_models import write_t5_tokenizer
+    from test_diffusion_wan import WAN_1_3B
+    tok = AutoTokenizer.from_pretrained(write_t5_tokenizer(Path(tempfile.mkdtemp())))
+    half = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    te = UMT5EncoderModel(UMT5Config(vocab_size=len(tok), d_model=4096, d_kv=64, d_ff=10240,
+                                     num_layers=2, num_heads=64, pad_token_id=0,
+                                     eos_token_id=1, decoder_start_token_id=0))
+    pipe = WanPipeline(tokenizer=tok, text_encoder=te.to(half),
+                       transformer=WanTransformer3DModel(**WAN_1_3B).to(half),
+                       vae=AutoencoderKLWan(),
+                       scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction",
+                                                         use_flow_sigmas=True, flow_shift=3.0))
+    base = {"backbone": "wan"}
+elif cfg["full"]:
     from diffusers import AnimateDiffPipeline, AutoencoderKL, DDIMScheduler, UNetMotionModel
     from transformers import CLIPTextConfig, CLIPTextModel
     from diffusion_models import tokenizer
@@ -62,13 +88,15 @@ if cfg["full"]:
                                motion_adapter=None,
                                scheduler=DDIMScheduler(beta_schedule="linear", clip_sample=False))
     pipe = pipe.to(dtype=dtype)
-    base = {}
+    base = {"backbone": "animatediff"}
+elif backbone == "wan":
+    from diffusion_models import write_tiny_wan
+    base = {"model": str(write_tiny_wan(Path(tempfile.mkdtemp())))}
 else:
     from diffusion_models import write_tiny_models
     model, adapter = write_tiny_models(Path(tempfile.mkdtemp()))
     base = {"model": str(model), "motion_adapter": str(adapter),
             "guidance_layers": ["down_blocks.0", "up_blocks.1"]}
-    pipe = None
 
 def layout(duration):
     return VSL(duration=duration,
@@ -107,18 +135,22 @@ for case in cfg["cases"]:
             gen._pipe = gen._prepare(pipe, device)
         else:
             gen.pipeline()
-        gen.generate(layout(2.0), width=size[0], height=size[1], seed=0)  # warm-up
+        # warm-up at the case's sizes, 2 steps (one guided)
+        gen.settings = settings.model_copy(update={"steps": 2, "guidance_steps": 1,
+                                                   "layout_guidance": True})
+        gen.generate(layout(2.0), width=size[0], height=size[1], seed=0)
     gen.settings = settings
     times = []
     for _ in range(case.get("repeats", cfg["repeats"])):
         reset_peak()
         t0 = time.perf_counter()
-        gen.generate(layout(case["frames"] / 8), width=size[0], height=size[1],
+        gen.generate(layout(case["frames"] / cfg["fps"]), width=size[0], height=size[1],
                      seed=case.get("seed", 0))
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     print(json.dumps({"name": case["name"], "times": times, "peak_mb": peak_mb(),
+                      "frames": gen.n_generated,
                       "energy": gen.last_energy, "windows": gen.n_windows,
                       "in_box": gen.adherence}), flush=True)
 """
@@ -126,7 +158,7 @@ for case in cfg["cases"]:
 
 def run(cfg: dict) -> dict[str, dict]:
     """Run the cases in one child process, telling each one as it finishes."""
-    tests = str(Path(__file__).resolve().parent.parent / "tests")
+    tests = str(Path(__file__).resolve().parent.parent / "tests")  # tiny models and configs
     child = subprocess.Popen([sys.executable, "-c", CHILD, tests, json.dumps(cfg)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     rows = {}
@@ -163,32 +195,54 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None, help="runs per case (median)")
     ap.add_argument("--size", default=None, help="WxH instead of the default (a smoke test)")
     ap.add_argument("--steps", type=int, default=None, help="steps instead of the default")
-    ap.add_argument("--clip-frames", type=int, default=80, help="frames of --full's case (b)")
+    ap.add_argument(
+        "--clip-frames",
+        type=int,
+        default=None,
+        help="frames of --full's case (b) (default: 10 s at the backbone's rate)",
+    )
+    ap.add_argument("--backbone", choices=("animatediff", "wan"), default="animatediff")
     args = ap.parse_args()
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    wan = args.backbone == "wan"
     if args.full:
-        cfg = {"full": True, "steps": 25, "width": 512, "height": 320, "context": (16, 4),
-               "repeats": args.repeats or 1}  # fmt: skip
+        first, clip = (81, args.clip_frames or 161) if wan else (16, args.clip_frames or 80)
+        cfg = {"full": True, "steps": 25, "width": 832 if wan else 512,
+               "height": 480 if wan else 320, "context": (81, 40) if wan else (16, 4),
+               "repeats": args.repeats or 1, "fps": 16 if wan else 8}  # fmt: skip
         cfg["cases"] = [
-            {"name": "(a) 16 frames, unguided (baseline)", "frames": 16, "guided": False},
-            {"name": "(a) 16 frames, guided", "frames": 16, "guided": True},
-            {"name": "(b) unguided", "frames": args.clip_frames, "guided": False},
-            {"name": "(b) guided", "frames": args.clip_frames, "guided": True},
-        ]
+            {"name": f"(a) {first} frames, unguided (baseline)", "frames": first,
+             "guided": False},
+            {"name": f"(a) {first} frames, guided", "frames": first, "guided": True},
+            {"name": "(b) unguided", "frames": clip, "guided": False},
+            {"name": "(b) guided", "frames": clip, "guided": True},
+        ]  # fmt: skip
     else:
-        cfg = {"full": False, "steps": 3, "width": 32, "height": 32, "context": (8, 4),
-               "repeats": args.repeats or 1}  # fmt: skip
+        # Wan: 33, 65, 129 frames = 9, 17, 33 latent frames in 3, 7, 15 windows of 5 every 2
+        lengths = (33, 65, 129) if wan else (16, 32, 64)
+        # the tiny Wan is fast: at 32x32 a run is fixed costs, so 64x64 and a median of 5
+        cfg = {"full": False, "steps": 3, "width": 64 if wan else 32,
+               "height": 64 if wan else 32, "context": (17, 8) if wan else (8, 4),
+               "repeats": args.repeats or (5 if wan else 1),
+               "fps": 16 if wan else 8, "lengths": lengths}  # fmt: skip
+        energy = ({"frames": 17, "extra": {"context_length": 9, "context_stride": 4,
+                                          "guidance_scale": 20.0}} if wan else
+                  {"frames": 8, "extra": {"context_length": 4, "context_stride": 2,
+                                          "guidance_scale": 200.0}})  # fmt: skip
         cfg["cases"] = [
-            {"name": "16 frames, unguided (baseline)", "frames": 16, "guided": False},
-            *({"name": f"{n} frames, guided", "frames": n, "guided": True} for n in (16, 32, 64)),
-            *({"name": f"energy seed {s} {'guided' if g else 'unguided'}", "frames": 8,
-               "guided": g, "seed": s, "repeats": 1, "size": (64, 64),
+            {"name": f"{lengths[0]} frames, unguided (baseline)", "frames": lengths[0],
+             "guided": False},
+            *({"name": f"{n} frames, guided", "frames": n, "guided": True} for n in lengths),
+            *({"name": f"energy seed {s} {'guided' if g else 'unguided'}",
+               "frames": energy["frames"], "guided": g, "seed": s, "repeats": 1,
+               "size": (64, 64),
                "extra": {"steps": 4, "guidance_steps": 4, "guidance_iterations": 3,
-                         "guidance_scale": 200.0, "context_length": 4, "context_stride": 2}}
+                         **energy["extra"]}}
               for s in range(3) for g in (False, True)),
         ]  # fmt: skip
+    cfg["backbone"] = args.backbone
     cfg["device"] = device
     if args.size:
         cfg["width"], cfg["height"] = (int(v) for v in args.size.lower().split("x"))
@@ -196,42 +250,44 @@ def main() -> None:
         cfg["steps"] = args.steps
     res = run(cfg)
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else "the CPU"
-    label = "full-size SD 1.5 + AnimateDiff" if args.full else "tiny test models"
+    names = {"animatediff": "SD 1.5 + AnimateDiff", "wan": "Wan 2.1 1.3B"}
+    label = (f"full-size {names[args.backbone]}" if args.full
+             else f"tiny {names[args.backbone]} test models")  # fmt: skip
     length, stride = cfg["context"]
     print(f"{label}, {cfg['width']}x{cfg['height']}, {cfg['steps']} steps, windows of {length} "
           f"frames every {stride}, on {gpu}; median of {cfg['repeats']}\n")  # fmt: skip
     _table(res)
     if args.full:
-        t, m = _ratio(res, "(a) 16 frames, guided", "(a) 16 frames, unguided (baseline)")
+        t, m = _ratio(
+            res, f"(a) {first} frames, guided", f"(a) {first} frames, unguided (baseline)"
+        )
         print(f"\n(a) guided / unguided: time {t:.2f}x (target <= 1.5x), "
               f"peak memory {m:.2f}x (target <= 1.3x)")  # fmt: skip
         t, m = _ratio(res, "(b) guided", "(b) unguided")
-        print(f"(b) {args.clip_frames} frames ({args.clip_frames / 8:g} s at 8 fps) guided / "
+        print(f"(b) {clip} frames ({clip / cfg['fps']:g} s at {cfg['fps']} fps) guided / "
               f"unguided: time {t:.2f}x, peak memory {m:.2f}x")  # fmt: skip
         return
-    t, m = _ratio(res, "16 frames, guided", "16 frames, unguided (baseline)")
-    print(f"\nguided / unguided at 16 frames: time {t:.2f}x, peak memory {m:.2f}x")
-    base = res["16 frames, guided"]["peak_mb"]
-    flat = max(abs(res[f"{n} frames, guided"]["peak_mb"] / base - 1) for n in (32, 64))
-    print(
-        f"peak memory of guided generation at 32 and 64 frames vs 16: within {flat:.0%} "
-        "(target: within 15%)"
-    )
-    t16, t32, t64 = (statistics.median(res[f"{n} frames, guided"]["times"]) for n in (16, 32, 64))
-    slopes = ((t32 - t16) / 16, (t64 - t32) / 32)
-    print(
-        f"time per added frame, 16→32 vs 32→64: {slopes[0]:.3f} s vs {slopes[1]:.3f} s "
-        f"({slopes[1] / slopes[0] - 1:+.0%}; linear within 20% is the target)"
-    )
+    a, b, c = cfg["lengths"]
+    t, m = _ratio(res, f"{a} frames, guided", f"{a} frames, unguided (baseline)")
+    print(f"\nguided / unguided at {a} frames: time {t:.2f}x, peak memory {m:.2f}x")
+    base = res[f"{a} frames, guided"]["peak_mb"]
+    flat = max(abs(res[f"{n} frames, guided"]["peak_mb"] / base - 1) for n in (b, c))
+    print(f"peak memory of guided generation at {b} and {c} frames vs {a}: within {flat:.0%} "
+          "(target: within 15%)")  # fmt: skip
+    ta, tb, tc = (statistics.median(res[f"{n} frames, guided"]["times"]) for n in (a, b, c))
+    slopes = ((tb - ta) / (b - a), (tc - tb) / (c - b))
+    print(f"time per added frame, {a}→{b} vs {b}→{c}: {slopes[0]:.3f} s vs {slopes[1]:.3f} s "
+          f"({slopes[1] / slopes[0] - 1:+.0%}; linear within 20% is the target)")  # fmt: skip
     for s in range(3):
         e0 = res[f"energy seed {s} unguided"]["energy"]
         e1 = res[f"energy seed {s} guided"]["energy"]
         box0 = statistics.mean(res[f"energy seed {s} unguided"]["in_box"].values())
         box1 = statistics.mean(res[f"energy seed {s} guided"]["in_box"].values())
         print(
-            f"seed {s}, 8 frames in {res[f'energy seed {s} guided']['windows']} windows: "
-            f"final-step layout energy {e0:.4f} unguided → {e1:.4f} guided; attention "
-            f"inside the boxes {box0:.3f} → {box1:.3f}"
+            f"seed {s}, {res[f'energy seed {s} guided']['frames']} frames in "
+            f"{res[f'energy seed {s} guided']['windows']} windows: final-step layout energy "
+            f"{e0:.4f} unguided → {e1:.4f} guided; attention inside the boxes {box0:.3f} → "
+            f"{box1:.3f}"
         )
 
 

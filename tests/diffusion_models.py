@@ -113,3 +113,68 @@ def write_tiny_models(folder: Path) -> tuple[Path, Path]:
     adapter_dir = folder / "adapter"
     adapter.save_pretrained(adapter_dir, safe_serialization=True)
     return model, adapter_dir
+
+
+def write_t5_tokenizer(folder: Path, words: tuple[str, ...] | list[str] = WORDS) -> Path:
+    """A T5-style (SentencePiece unigram) tokenizer built with ``tokenizers``: one piece per
+    word of ``words``, single characters for anything else, ``</s>`` appended."""
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -3.0)]
+    vocab += [("▁" + w, -1.0) for w in dict.fromkeys(w.lower() for w in words)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab += [(c, -6.0) for c in letters + letters.upper() + "0123456789.,;:!?'\"-#()"]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
+    )
+    cls = getattr(transformers, "T5TokenizerFast", None) or transformers.T5Tokenizer
+    wrapped = cls(tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+                  extra_ids=0, model_max_length=512)  # fmt: skip
+    wrapped.save_pretrained(folder)
+    return folder
+
+
+def tiny_wan_components(vocab_size: int) -> dict:
+    """Tiny Wan 2.1 parts (diffusers' own test sizes), random weights."""
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])  # fmt: skip
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(vocab_size=vocab_size, d_model=32, d_kv=8, d_ff=37, num_layers=2,
+                   num_heads=4, relative_attention_num_buckets=8, pad_token_id=0,
+                   eos_token_id=1, decoder_start_token_id=0)
+    )  # fmt: skip
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+        out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
+        cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    )  # fmt: skip
+    # Wan 2.1 1.3B's scheduler: UniPC on flow-matching sigmas, shift 3
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                        flow_shift=3.0, num_train_timesteps=1000)  # fmt: skip
+    with torch.no_grad():  # sharper cross-attention than tiny random weights give by default
+        for block in transformer.blocks:
+            block.attn2.to_q.weight.mul_(8.0)
+            block.attn2.to_k.weight.mul_(8.0)
+    return {"transformer": transformer, "vae": vae, "text_encoder": text_encoder,
+            "scheduler": scheduler}  # fmt: skip
+
+
+def write_tiny_wan(folder: Path) -> Path:
+    """Save a tiny Wan 2.1 text-to-video pipeline folder (``WanPipeline``); return its path."""
+    from diffusers import WanPipeline
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(write_t5_tokenizer(folder / "t5-tokenizer"))
+    pipe = WanPipeline(tokenizer=tok, **tiny_wan_components(len(tok)))
+    model = folder / "wan"
+    pipe.save_pretrained(model, safe_serialization=True)
+    return model

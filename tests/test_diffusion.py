@@ -203,7 +203,8 @@ def _moving(step: float) -> VSL:
 
 
 def test_frames_sit_at_their_times_blended_or_held_when_an_object_jumps() -> None:
-    gen = _Canned(DiffusionSettings(gen_fps=4))  # generated at 0.125, 0.375, 0.625, 0.875 s
+    # generated at 0.125, 0.375, 0.625, 0.875 s
+    gen = _Canned(DiffusionSettings(gen_fps=4, backbone="animatediff"))
     request = RenderRequest(layout=_moving(0.2), fps=8, width=16, height=16, seed=0)
     slow = [int(f[0, 0, 0]) for f in gen.frames(request)]  # moves 0.05 a frame < its width
     assert slow == [0, 13, 38, 63, 88, 113, 138, 150]  # blended: a quarter of the way on
@@ -216,7 +217,8 @@ def test_frames_sit_at_their_times_blended_or_held_when_an_object_jumps() -> Non
         {"time": 0.6, "boxes": [{"id": 0, "box": [0.0, 0.4, 0.1, 0.5]}]}])  # fmt: skip
     request = RenderRequest(layout=appear, fps=8, width=16, height=16, seed=0)
     assert [int(f[0, 0, 0]) for f in gen.frames(request)] == [0, 13, 38, 63, 88, 113, 138, 150]
-    one = _Canned(DiffusionSettings(frames=1))  # a single generated frame holds throughout
+    # a single generated frame holds throughout
+    one = _Canned(DiffusionSettings(frames=1, backbone="animatediff"))
     request = RenderRequest(layout=_moving(0.9), fps=8, width=16, height=16, seed=0)
     assert [int(f[0, 0, 0]) for f in one.frames(request)] == [0] * 8
 
@@ -229,19 +231,26 @@ def test_overlapping_windows_average_back_to_each_frames_prediction() -> None:
     from spa2v.generation.diffusion.generator import windows
 
     class Echo:
+        dtype = torch.float32
+
         def __call__(self, x, t, encoder_hidden_states):
             return SimpleNamespace(sample=x * 2.0)
 
-    gen = DiffusionGenerator(DiffusionSettings(cfg_scale=3.0, context_length=4,
-                                               context_stride=3))  # fmt: skip
+    from spa2v.generation.diffusion.animatediff import FrameConditioning
+    from spa2v.generation.diffusion.prompts import FramePrompt
+
+    gen = DiffusionGenerator(DiffusionSettings(cfg_scale=3.0, context_length=4, context_stride=3,
+                                               backbone="animatediff"))  # fmt: skip
     latents = torch.arange(11, dtype=torch.float32).reshape(1, 1, 11, 1, 1).repeat(1, 2, 1, 2, 2)
     emb = torch.zeros(11, 3, 8)
     spans = windows(11, 4, 3)
     assert len(spans) == 4 and spans[-1] == (7, 11)
     from spa2v.generation.diffusion.guidance import AttentionStore
 
-    out = gen._predict(Echo(), lambda x, t: x, latents, 0, (emb, emb), spans, AttentionStore(),
-                       measure=(False, None, None, None, None))  # fmt: skip
+    pipe = SimpleNamespace(unet=Echo(), scheduler=SimpleNamespace(scale_model_input=lambda x, t: x))
+    cond = FrameConditioning(emb, emb, [FramePrompt("", {})] * 11)
+    out = gen._predict(pipe, latents, 0, cond, spans, AttentionStore(),
+                       measure=(False, None, None, None))  # fmt: skip
     assert torch.allclose(out, latents * 2.0)
 
 
@@ -254,6 +263,9 @@ def test_the_adherence_line_reads_partial_reports() -> None:
                                      "the boxes (last step): cow 61%, car #1 40% (layout "
                                      "guidance on)")  # fmt: skip
     assert _adherence_line({"generated_frames": 8}) == "generated 8 frames in ? window(s)"
+    assert _adherence_line({"generated_frames": 33, "windows": 1, "backbone": "wan"}) == (
+        "generated 33 frames with wan in 1 window(s)"
+    )
 
 
 def test_clip_length_limits_and_rounding() -> None:

@@ -109,7 +109,12 @@ def _field_option(name: str, default_note: str | None = None) -> inspect.Paramet
         metavar = "<" + typing.get_args(kind)[0].__name__.lower() + ">"
     elif kind is str and type(None) in typing.get_args(info.annotation):  # read as text
         inner = next(a for a in typing.get_args(info.annotation) if a is not type(None))
-        metavar = "<l,r>" if typing.get_origin(inner) is tuple else f"<{inner.__name__.lower()}>"
+        if typing.get_origin(inner) is typing.Literal:
+            metavar = "<" + "|".join(map(str, typing.get_args(inner))) + ">"
+        elif typing.get_origin(inner) is tuple:
+            metavar = "<l,r>"
+        else:
+            metavar = f"<{inner.__name__.lower()}>"
     option = typer.Option(*decls, help=text, show_default=False, metavar=metavar,
                           rich_help_panel=section.title)  # fmt: skip
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
@@ -589,7 +594,8 @@ def run(
 
 def _adherence_line(report: dict[str, Any]) -> str:
     """One line of the diffusion generator's report: did the attention keep to the boxes?"""
-    line = (f"generated {report.get('generated_frames', '?')} frames in "
+    by = f" with {report['backbone']}" if report.get("backbone") else ""
+    line = (f"generated {report.get('generated_frames', '?')} frames{by} in "
             f"{report.get('windows', '?')} window(s)")  # fmt: skip
     shares = report.get("attention_in_box") or {}
     if shares:

@@ -50,8 +50,24 @@ DEFAULT_GUIDANCE_STEPS = 5
 #: The hub ids the model backends load from this machine unless told otherwise.
 DEFAULT_DIFFUSION_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_MOTION_ADAPTER = "guoyww/animatediff-motion-adapter-v1-5-2"
+DEFAULT_WAN_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 #: Cross-attention layers whose maps are guided (LVD: down_blocks.1/2 and up_blocks.1/2).
 DEFAULT_LAYERS = ("down_blocks.1", "down_blocks.2", "up_blocks.1", "up_blocks.2")
+
+#: The diffusion backbones and what their unset options default to. ``context_length`` and
+#: ``context_stride`` count generated frames; Wan's VAE packs 4 frames into a latent frame
+#: after the first (81 frames = 21 latent frames, its native length at 16 frames/s), so its
+#: windows are 4k + 1 frames long and move by multiples of 4.
+BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "animatediff": {"model": DEFAULT_DIFFUSION_MODEL, "guidance_layers": list(DEFAULT_LAYERS),
+                    "gen_fps": 8.0, "context_length": 16, "context_stride": 4,
+                    "gradient_checkpointing": False, "cfg_scale": 7.5},
+    # every transformer block's text cross-attention; checkpointing on: a guided pass at
+    # 480x832x81 keeps ~75 GB of activations without it, a few GB with it
+    "wan": {"model": DEFAULT_WAN_MODEL, "guidance_layers": ["blocks"], "gen_fps": 16.0,
+            "context_length": 81, "context_stride": 40, "gradient_checkpointing": True,
+            "cfg_scale": 5.0},
+}  # fmt: skip
 
 
 #: Cue lock modes of the LLM planners (:mod:`spa2v.planning.llm.cuelock`).
@@ -118,8 +134,9 @@ def choices(name: str) -> list[Any] | None:
 
         return list(getattr(registry, REGISTRIES[name]).names())
     annotation = SECTIONS[FIELDS[name]].model_fields[name].annotation
-    if get_origin(annotation) is Literal:
-        return list(get_args(annotation))
+    for kind in (annotation, *get_args(annotation)):  # Literal[...] or Literal[...] | None
+        if get_origin(kind) is Literal:
+            return list(get_args(kind))
     return None
 
 
@@ -334,8 +351,8 @@ class RenderSettings(Section):
     key: ClassVar[str] = "render"
 
     generator: str = Field("animatic", description="animatic (embedded storyboard renderer, "
-                           "default) or diffusion (AnimateDiff with layout guidance; "
-                           "pip install 'spa2v[diffusion]').")  # fmt: skip
+                           "default) or diffusion (AnimateDiff or Wan 2.1 with layout "
+                           "guidance; pip install 'spa2v[diffusion]').")  # fmt: skip
     fps: float = Field(24.0, description="Frames per second (1-120).")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the generator's random "
                       "choices (0 … 2**32-1).")  # fmt: skip
@@ -355,40 +372,60 @@ class RenderSettings(Section):
         return check_fps(value)
 
 
+def default_stride(backbone: str, length: int) -> int:
+    """The window stride when none is given: the backbone's default, or about half of a
+    shorter window (a multiple of 4 frames for wan, at least one step)."""
+    step = 4 if backbone == "wan" else 1
+    half = (length - 1) // 2 // step * step if backbone == "wan" else length // 2
+    return min(BACKBONE_DEFAULTS[backbone]["context_stride"], max(step, half))
+
+
 class DiffusionSettings(Section):
     """The diffusion generator (``generator`` diffusion)."""
 
     title: ClassVar[str] = "Diffusion generator (--generator diffusion)"
     key: ClassVar[str] = "diffusion"
 
-    model: str = Field(DEFAULT_DIFFUSION_MODEL, description="Stable Diffusion 1.5 weights: "
-                       "local folder or hub id on this machine (safetensors only).")  # fmt: skip
+    backbone: Literal["animatediff", "wan"] | None = Field(
+        None, description="animatediff (Stable Diffusion 1.5 + AnimateDiff) or wan (Wan 2.1 "
+        "text-to-video); default: read from the model folder's model_index.json, animatediff "
+        "when no model is given.")  # fmt: skip
+    model: str | None = Field(None, description="Pipeline weights, a local folder or hub id "
+                              "on this machine (safetensors only); default: the backbone's "
+                              f"({DEFAULT_DIFFUSION_MODEL} or {DEFAULT_WAN_MODEL}).")  # fmt: skip
     motion_adapter: str = Field(DEFAULT_MOTION_ADAPTER, description="AnimateDiff motion "
-                                "adapter: local folder or hub id.")  # fmt: skip
-    gen_fps: float = Field(8.0, gt=0.0, le=60.0, description="Frames generated per second of "
-                           "the clip (its duration × this, rounded; AnimateDiff's motion "
-                           "modules were trained near 8).")  # fmt: skip
+                                "adapter: local folder or hub id (animatediff only).")  # fmt: skip
+    gen_fps: float | None = Field(None, gt=0.0, le=60.0, description="Frames generated per "
+                                  "second of the clip (its duration × this, rounded); "
+                                  "default: the backbone's rate, 8 for animatediff, 16 for "
+                                  "wan.")  # fmt: skip
     frames: int | None = Field(None, ge=1, le=MAX_GENERATED_FRAMES,
                                description="Frames generated, whatever the clip's length "
-                               "(default: from gen_fps); more than one context length: "
-                               "sliding windows.")  # fmt: skip
+                               "(default: from gen_fps; wan rounds up to 4k + 1); more than "
+                               "one context length: sliding windows.")  # fmt: skip
     steps: int = Field(25, ge=1, le=500, description="Denoising steps.")
-    cfg_scale: float = Field(7.5, ge=0.0, description="Classifier-free guidance scale.")
+    cfg_scale: float | None = Field(None, ge=0.0, description="Classifier-free guidance "
+                                    "scale (default: 7.5 for animatediff, 5 for wan).")  # fmt: skip
     negative_prompt: str = Field(
         "blurry, low quality, distorted, deformed, watermark, text",
         description="What the video should not look like.",
     )
     device: str | None = Field(None, description="A torch device: cuda, cuda:1, cpu… (default: "
                                "cuda when available).")  # fmt: skip
-    fp16: bool = Field(True, description="Half precision on CUDA (ignored on the CPU).")
+    fp16: bool = Field(True, description="Half precision on CUDA: float16 for animatediff, "
+                       "bfloat16 for wan (ignored on the CPU).")  # fmt: skip
     captions: Literal["global", "local", "mix"] = Field(
-        "mix", description="Prompt per frame: the global caption, the keyframe's, or both."
+        "mix",
+        description="Prompts: the global caption, the keyframes' captions, or both "
+        "(per frame for animatediff; per window, the keyframes told in order, for wan).",
     )
     layout_guidance: bool = Field(True, description="Steer the latents towards the boxes "
                                   "(training-free).")  # fmt: skip
-    guidance_layers: list[str] = Field(list(DEFAULT_LAYERS), min_length=1,
-                                       description="UNet blocks whose cross-attention is "
-                                       "guided (comma-separated).")  # fmt: skip
+    guidance_layers: list[str] | None = Field(None, min_length=1, description="Blocks "
+                                              "whose text cross-attention is guided "
+                                              "(comma-separated); default: "
+                                              f"{','.join(DEFAULT_LAYERS)} (animatediff), "
+                                              "blocks, i.e. all (wan).")  # fmt: skip
     guidance_steps: int | None = Field(None, ge=0, description="First K steps guided (default: "
                                        f"{DEFAULT_GUIDANCE_STEPS}, or all steps if "
                                        "fewer).")  # fmt: skip
@@ -401,13 +438,21 @@ class DiffusionSettings(Section):
     )
     fg_weight: float = Field(1.0, ge=0.0, description="Weight of the inside-the-box term.")
     bg_weight: float = Field(3.0, ge=0.0, description="Weight of the outside-the-box term.")
-    context_length: int = Field(16, ge=2, le=64, description="Sliding window, frames (the "
-                                "motion modules' context).")  # fmt: skip
-    context_stride: int = Field(4, ge=1, description="Sliding window stride, frames.")
+    context_length: int | None = Field(None, ge=2, le=MAX_GENERATED_FRAMES,
+                                       description="Sliding window, frames (default: the "
+                                       "backbone's native length, 16 for animatediff, 81 for "
+                                       "wan).")  # fmt: skip
+    context_stride: int | None = Field(None, ge=1, description="Sliding window stride, frames "
+                                       "(default: 4 for animatediff, 40 for wan; at most half "
+                                       "of a shorter window).")  # fmt: skip
     cpu_offload: bool = Field(False, description="Model CPU offload (less GPU memory, "
                               "slower).")  # fmt: skip
-    gradient_checkpointing: bool = Field(False, description="Gradient checkpointing in the "
-                                         "guided passes (less memory, slower).")  # fmt: skip
+    gradient_checkpointing: bool | None = Field(None, description="Gradient checkpointing in "
+                                                "the guided passes (less memory, slower); "
+                                                "default: off for animatediff, on for "
+                                                "wan.")  # fmt: skip
+    vae_tiling: bool = Field(False, description="Decode the video in tiles (less GPU memory "
+                             "at large sizes).")  # fmt: skip
     guidance_chunk: int = Field(0, ge=0, description="Guide the frames in groups of at most "
                                 "this many (0 = one context length): less memory, approximate "
                                 "gradient across groups.")  # fmt: skip
@@ -419,8 +464,8 @@ class DiffusionSettings(Section):
 
     @field_validator("cfg_scale", "guidance_scale", "fg_weight", "bg_weight")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
 
@@ -429,13 +474,60 @@ class DiffusionSettings(Section):
         if self.guidance_steps is not None and self.guidance_steps > self.steps:
             raise ValueError(f"diffusion.guidance_steps must be within 0 … diffusion.steps "
                              f"({self.steps}), got {self.guidance_steps}")  # fmt: skip
-        if self.context_stride > self.context_length:
-            raise ValueError("diffusion.context_stride must be at most "
-                             "diffusion.context_length")  # fmt: skip
-        if self.guidance_chunk > self.context_length:
-            raise ValueError("diffusion.guidance_chunk must be at most diffusion.context_length "
-                             "(the motion modules' context)")  # fmt: skip
+        if self.backbone is not None:
+            self.check_windows(self.backbone)
+        elif self.context_length is not None:  # the backbone is known later: given vs given
+            if self.context_stride is not None and self.context_stride > self.context_length:
+                raise ValueError("diffusion.context_stride must be at most "
+                                 "diffusion.context_length")  # fmt: skip
+            if self.guidance_chunk > self.context_length:
+                raise ValueError("diffusion.guidance_chunk must be at most "
+                                 "diffusion.context_length")  # fmt: skip
         return self
+
+    def check_windows(self, backbone: str) -> None:
+        """Check the sliding-window options against each other and the backbone (its own
+        defaults filling the unset ones).
+
+        Raises
+        ------
+        ValueError
+            When the stride or the guidance groups exceed the window, or (wan) the window is
+            not 4k + 1 frames or the stride not a multiple of 4.
+        """
+        length = self.context_length or BACKBONE_DEFAULTS[backbone]["context_length"]
+        stride = self.context_stride or default_stride(backbone, length)
+        if backbone == "wan" and ((length - 1) % 4 or stride % 4):
+            raise ValueError(f"with the wan backbone, diffusion.context_length must be 4k + 1 "
+                             f"frames and diffusion.context_stride a multiple of 4 (its VAE "
+                             f"packs 4 frames into one latent frame), got {length} and "
+                             f"{stride}")  # fmt: skip
+        if stride > length:
+            raise ValueError(f"diffusion.context_stride ({stride}) must be at most "
+                             f"diffusion.context_length ({length})")  # fmt: skip
+        if self.guidance_chunk > length:
+            raise ValueError(f"diffusion.guidance_chunk ({self.guidance_chunk}) must be at "
+                             f"most diffusion.context_length ({length})")  # fmt: skip
+
+    def for_backbone(self, backbone: str) -> DiffusionSettings:
+        """These settings with every unset option given the backbone's default
+        (:data:`BACKBONE_DEFAULTS`).
+
+        Raises
+        ------
+        ParameterError
+            When the windows do not fit the backbone (see :meth:`check_windows`).
+        """
+        try:
+            self.check_windows(backbone)
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
+        filled = {k: v for k, v in BACKBONE_DEFAULTS[backbone].items() if getattr(self, k) is None}
+        if self.context_stride is None:
+            filled["context_stride"] = default_stride(
+                backbone, self.context_length or BACKBONE_DEFAULTS[backbone]["context_length"]
+            )
+        return self.model_copy(update={"backbone": backbone, **filled})
 
     def generated_frames(self, duration_s: float) -> int:
         """Frames generated for a clip: ``frames`` when given, else duration × ``gen_fps``
@@ -448,10 +540,11 @@ class DiffusionSettings(Section):
         """
         if self.frames is not None:
             return self.frames
-        n = max(1, math.floor(duration_s * self.gen_fps + 0.5))
+        fps = self.gen_fps or BACKBONE_DEFAULTS[self.backbone or "animatediff"]["gen_fps"]
+        n = max(1, math.floor(duration_s * fps + 0.5))
         if n > MAX_GENERATED_FRAMES:
             raise ParameterError(
-                f"a {duration_s:g} s clip at diffusion.gen_fps {self.gen_fps:g} would take {n} "
+                f"a {duration_s:g} s clip at diffusion.gen_fps {fps:g} would take {n} "
                 f"generated frames, more than {MAX_GENERATED_FRAMES}: lower diffusion.gen_fps "
                 "or set diffusion.frames"
             )
@@ -551,7 +644,12 @@ class RunConfig(BaseModel):
                 value = getattr(block, name)
                 note = f"  # {sources[name]}" if sources and name in sources else ""
                 if value is None and info.get_default(call_default_factory=True) is None:
-                    lines.append(f"# {name} =  (not set){note}")
+                    unset = "not set"
+                    if section == "diffusion" and name in BACKBONE_DEFAULTS["wan"]:
+                        unset += ": the backbone's, " + ", ".join(
+                            f"{b} {_toml_value(d[name])}" for b, d in BACKBONE_DEFAULTS.items()
+                        )
+                    lines.append(f"# {name} =  ({unset}){note}")
                 elif value is None:  # unset where the default is not: TOML has no null
                     lines.append(f'{name} = "none"{note}')
                 else:

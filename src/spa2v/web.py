@@ -133,6 +133,22 @@ def _availability(config: Any = None) -> dict[str, dict[str, str | None]]:
     return out
 
 
+def _backbones() -> list[str]:
+    """The diffusion backbones whose default model is on this machine (the menu also offers
+    "auto": the backbone of the model given, see :class:`DiffusionGenerator`)."""
+    from spa2v.config import DiffusionSettings, choices
+    from spa2v.generation.diffusion import DiffusionGenerator
+
+    found = []
+    for name in choices("backbone") or []:
+        try:
+            DiffusionGenerator(DiffusionSettings(backbone=name)).preflight()
+            found.append(name)
+        except Spa2vError:
+            pass
+    return found
+
+
 def _table(layout: Any) -> list[list[Any]]:
     rows = []
     for obj in layout.objects:
@@ -157,8 +173,8 @@ def _zip(folder: Path, name: str) -> Path:
 #: that generator can run here.
 ADVANCED = ("planner", "tagger", "generator", "sources", "keyframe_rate", "fov_deg", "fps",
             "seed")  # fmt: skip
-DIFFUSION_OPTIONS = ("model", "gen_fps", "frames", "steps", "cfg_scale", "guidance_scale",
-                     "layout_guidance", "negative_prompt")  # fmt: skip
+DIFFUSION_OPTIONS = ("backbone", "model", "gen_fps", "frames", "steps", "cfg_scale",
+                     "guidance_scale", "layout_guidance", "negative_prompt")  # fmt: skip
 
 
 def _component(gr: Any, name: str, offered: list[str] | None = None) -> Any:
@@ -415,7 +431,8 @@ def build_app() -> Any:
                     advanced = {name: _component(gr, name, offered.get(name)) for name in ADVANCED}
                     if diffusion:
                         with gr.Accordion("Diffusion generator", open=False):
-                            advanced.update({name: _component(gr, name)
+                            backbones = {"backbone": [AUTO, *_backbones()]}
+                            advanced.update({name: _component(gr, name, backbones.get(name))
                                              for name in DIFFUSION_OPTIONS})  # fmt: skip
                     if unavailable:
                         gr.Markdown("Not available on this machine:  \n"

@@ -1,4 +1,5 @@
-"""The diffusion generator: AnimateDiff on Stable Diffusion 1.5 with training-free layout guidance.
+"""The diffusion generator: AnimateDiff (Stable Diffusion 1.5) or Wan 2.1, with training-free
+layout guidance.
 
 Optional extra ``spa2v[diffusion]`` (torch, diffusers, transformers). Importing this package does
 not import torch; :class:`DiffusionGenerator` does when it first generates. Its options are the

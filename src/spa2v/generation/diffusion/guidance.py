@@ -30,11 +30,27 @@ from spa2v.errors import ParameterError
 
 
 class AttentionStore:
-    """Cross-attention maps recorded by :class:`RecordingProcessor`, per layer name."""
+    """Cross-attention maps recorded by the recording processors, per layer name.
+
+    Attributes
+    ----------
+    active : bool
+        Record during the next model calls (and, for a guided pass, until its backward pass
+        is done: gradient checkpointing runs the forward pass again then).
+    keep_last_half : bool
+        The batch is [unconditional, conditional]: keep the conditional half.
+    frames : int
+        Latent frames in the model's input (a transformer's video tokens are cut into them).
+    columns : int or None
+        Keep only the first this many text tokens' maps (those of the prompt; the rest pad).
+    maps : dict of str to Tensor [shape=(frames, pixels, tokens)]
+    """
 
     def __init__(self) -> None:
         self.active = False
         self.keep_last_half = False
+        self.frames = 1
+        self.columns: int | None = None
         self.maps: dict[str, torch.Tensor] = {}
 
     def clear(self) -> None:
@@ -74,6 +90,8 @@ class RecordingProcessor:
         maps = probs.reshape(batch, attn.heads, probs.shape[1], probs.shape[2]).mean(dim=1)
         if self.store.keep_last_half:  # classifier-free guidance batch: keep the conditional
             maps = maps[batch // 2 :]
+        if self.store.columns:
+            maps = maps[..., : self.store.columns]
         self.store.maps[self.name] = maps
         out = attn.batch_to_head_dim(torch.bmm(probs, value))
         out = attn.to_out[1](attn.to_out[0](out))
@@ -83,10 +101,32 @@ class RecordingProcessor:
 
 
 @contextlib.contextmanager
-def installed(unet: Any, prefixes: tuple[str, ...], store: AttentionStore) -> Iterator[list[str]]:
-    """Recording processors on the ``attn2`` layers under ``prefixes`` for the ``with`` block.
+def installed(
+    model: Any,
+    prefixes: tuple[str, ...] | list[str],
+    store: AttentionStore,
+    recorder: type = RecordingProcessor,
+    accepts: Any = None,
+) -> Iterator[list[str]]:
+    """Recording processors on the text cross-attention (``attn2``) under ``prefixes`` for the
+    ``with`` block.
 
-    Yields the names of the guided layers. The UNet's own processors are put back when the
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The denoiser (a UNet or a video transformer).
+    prefixes : sequence of str
+        Blocks whose cross-attention is recorded (``down_blocks.1``; ``blocks`` for all of a
+        transformer's blocks, ``blocks.3`` for one).
+    store : AttentionStore
+    recorder : type
+        The processor class, called as ``recorder(store, name, fallback)`` with the layer's
+        own processor as the fallback.
+    accepts : callable or None
+        ``accepts(module)``: whether an ``attn2`` module is a text cross-attention (default:
+        its ``is_cross_attention`` flag, which AnimateDiff's motion modules lack).
+
+    Yields the names of the guided layers. The model's own processors are put back when the
     block ends, even on an error, so a pipeline used afterwards runs as it was loaded.
 
     Raises
@@ -94,24 +134,23 @@ def installed(unet: Any, prefixes: tuple[str, ...], store: AttentionStore) -> It
     ParameterError
         When no cross-attention layer matches (e.g. a layer name that the model lacks).
     """
-    from diffusers.models.attention_processor import AttnProcessor2_0
-
+    accepts = accepts or (lambda module: getattr(module, "is_cross_attention", False))
     names = [
         name
-        for name, module in unet.named_modules()
+        for name, module in model.named_modules()
         if name.endswith("attn2")
-        and getattr(module, "is_cross_attention", False)  # not the motion modules' attn2
+        and accepts(module)
         and hasattr(module, "set_processor")
         and any(name.startswith(p + ".") for p in prefixes)
     ]
     if not names:
         raise ParameterError(
-            f"no cross-attention layer of the UNet matches --guidance-layers {','.join(prefixes)}"
+            f"no cross-attention layer of the model matches --guidance-layers {','.join(prefixes)}"
         )
-    modules = dict(unet.named_modules())
+    modules = dict(model.named_modules())
     originals = {name: modules[name].processor for name in names}
     for name in names:
-        modules[name].set_processor(RecordingProcessor(store, name, AttnProcessor2_0()))
+        modules[name].set_processor(recorder(store, name, originals[name]))
     try:
         yield names
     finally:

@@ -24,8 +24,8 @@ class FramePrompt:
     text : str
         The prompt.
     tokens : dict of int to list of int
-        Per object id, the positions of its name's tokens in the tokenized prompt (position 0
-        is the start-of-text token).
+        Per object id, the positions of its name's tokens in the tokenized prompt (with the
+        tokenizer's special tokens: CLIP's start-of-text token is position 0; T5 has none).
     """
 
     text: str
@@ -39,15 +39,20 @@ def _find(seq: list[int], sub: list[int]) -> int:
     return -1
 
 
-def locate(tokenizer: Any, prompt: str, names: dict[int, str]) -> tuple[str, dict[int, list[int]]]:
+def locate(
+    tokenizer: Any, prompt: str, names: dict[int, str], *, limit: int | None = None
+) -> tuple[str, dict[int, list[int]]]:
     """Positions of each name's tokens in ``prompt``; names not found are appended.
+
+    ``limit`` is the text encoder's context in tokens (default: the tokenizer's
+    ``model_max_length``, 77 for CLIP).
 
     Raises
     ------
     PromptTooLongError
-        When a name cannot be placed within the tokenizer's context (77 tokens for CLIP).
+        When a name cannot be placed within the text encoder's context.
     """
-    limit = int(getattr(tokenizer, "model_max_length", 77))
+    limit = limit or int(getattr(tokenizer, "model_max_length", 77))
     text = prompt.strip()
     for name in names.values():
         ids = tokenizer(text, add_special_tokens=True).input_ids[: limit - 1]
@@ -104,3 +109,28 @@ def frame_prompts(
             cache[text] = FramePrompt(full, tokens)
         out.append(cache[text])
     return out
+
+
+def clip_prompt(layout: VSL, t0_s: float, t1_s: float, *, mode: str = "mix") -> str:
+    """One prompt for the stretch ``t0_s … t1_s`` of the clip (a backbone with one prompt per
+    clip or window, such as Wan).
+
+    ``global``: the layout's caption; ``local``: the captions of the keyframes in force during
+    the stretch, in time order ("the cow on the left, then the helicopter on the right");
+    ``mix``: the global caption, then the local ones. The objects' names are appended by
+    :func:`locate` where missing.
+    """
+    key_t = np.array([kf.time for kf in layout.keyframes])
+    first, last = (max(int(np.searchsorted(key_t, t, side="right")) - 1, 0) for t in (t0_s, t1_s))
+    local: list[str] = []
+    for kf in layout.keyframes[first : last + 1]:
+        caption = kf.caption.strip().rstrip(".")
+        if caption and (not local or local[-1] != caption):
+            local.append(caption)
+    glob = layout.caption.strip().rstrip(".")
+    story = ", then ".join(local)
+    if mode == "global" or not story:
+        return glob or story
+    if mode == "local" or not glob:
+        return story
+    return f"{glob}. {story}"
