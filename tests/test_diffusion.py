@@ -409,6 +409,9 @@ def test_settings_are_checked() -> None:
         DiffusionSettings(steps=5, guidance_steps=6)
     with pytest.raises(ParameterError, match="frames"):
         DiffusionSettings(frames=0)
+    for name in ("cfg_scale", "gen_fps", "guidance_scale"):  # not a range error: not finite
+        with pytest.raises(ParameterError, match=f"{name}: Input should be a finite number"):
+            DiffusionSettings(**{name: float("nan")})
 
 
 @pytest.mark.full_arch

@@ -144,6 +144,10 @@ def test_clip_prompt_modes() -> None:
                                                            "flies right")  # fmt: skip
     assert clip_prompt(layout, 0.0, 1.5) == "a dog and a bird. the dog on the left"
     assert clip_prompt(layout, 2.5, 3.0) == "a dog and a bird. the bird flies right"
+    planned = VSL(duration=2.0, caption="", objects=[{"id": 0, "name": "dog"}], keyframes=[
+        {"time": 0.0, "caption": "The dog on the left", "boxes": []},
+        {"time": 1.0, "caption": "NASA dog on the right", "boxes": []}])  # fmt: skip
+    assert clip_prompt(planned, 0.0, 2.0) == "the dog on the left, then NASA dog on the right"
 
 
 def test_window_options_must_fit_the_backbone(tiny_wan: Path, tmp_path: Path) -> None:
@@ -192,6 +196,7 @@ def test_render_with_wan_from_another_folder(tiny_wan: Path, tmp_path: Path,
     info = probe_video(work / "clip é.mp4")
     assert (info["width"], info["height"]) == (64, 48) and info["audio_channels"] == 2
     assert info["frames"] == 48 and "Loading" not in result.output  # no tqdm of its own
+    assert "generated 33 frames with wan in 1 window(s)" in result.output
 
 
 def test_a_guided_update_survives_the_unipc_step(tiny_wan: Path) -> None:
@@ -277,6 +282,61 @@ def test_wan_2_2_folders_and_a_missing_adapter_fall_through(
     del here["Wan-AI/Wan2.1-T2V-1.3B-Diffusers"]
     with pytest.raises(WeightsNotFoundError, match=r"motion adapter.*or the Wan 2\.1 model"):
         DiffusionGenerator(DiffusionSettings(device="cpu")).preflight()
+
+
+def test_model_folders_are_checked_before_any_work(
+    tiny_wan: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spa2v.generation.diffusion.generator import DiffusionError
+    from spa2v.weights import WeightsNotFoundError
+
+    def preflight(model: Path | str, **kw) -> None:
+        DiffusionGenerator(DiffusionSettings(model=str(model), device="cpu", **kw)).preflight()
+
+    with pytest.raises(ParameterError, match=r"blocks\.99: .*its blocks are blocks\.0, blocks\.1"):
+        preflight(tiny_wan, guidance_layers=["blocks.99"])
+    with pytest.raises(ParameterError, match=r"down_blocks\.1"):
+        preflight(tiny_wan, guidance_layers=["down_blocks.1"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WeightsNotFoundError, match="folder 'models ü/wna' does not exist"):
+        preflight("models ü/wna")  # not a hub id: no download advice
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(WeightsNotFoundError, match="is a file"):
+        preflight("weights.bin")
+    for index, message in (([1, 2], "names no pipeline class"), ({"a": 1}, "names no pipeline"),
+                           ("{", "is not JSON")):  # fmt: skip
+        folder = tmp_path / f"m{len(message)}"
+        folder.mkdir()
+        text = index if isinstance(index, str) else json.dumps(index)
+        (folder / "model_index.json").write_text(text)
+        with pytest.raises(DiffusionError, match=message):
+            preflight(folder)
+    two = tmp_path / "wan22"
+    two.mkdir()
+    data = {**json.loads((tiny_wan / "model_index.json").read_text()), "boundary_ratio": 0.9}
+    (two / "model_index.json").write_text(json.dumps(data))
+    with pytest.raises(DiffusionError, match=r"is a wan pipeline, but diffusion\.backbone is anim"):
+        preflight(two, backbone="animatediff")  # the mismatch first, then the version
+
+
+def test_a_relative_model_folder_is_recorded_absolute(
+    tiny_wan: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spa2v.config import RunConfig, read_config
+
+    monkeypatch.chdir(tiny_wan.parent)
+    cfg = RunConfig.build(model="wan", tagger_model="someone/some-model")
+    record = cfg.record()
+    assert record["diffusion"]["model"] == str(tiny_wan)  # a folder here: absolute
+    assert record["tagging"]["tagger_model"] == "someone/some-model"  # a hub id: as it is
+    assert f'model = "{tiny_wan}"' in cfg.to_toml()
+    # in a config file, a relative folder is relative to the file's folder, read from anywhere
+    conf = tiny_wan.parent / "conf.toml"
+    conf.write_text('[diffusion]\nmodel = "wan"\n[tagging]\ntagger_model = "someone/model"\n')
+    monkeypatch.chdir(tmp_path)
+    options = read_config(conf)
+    assert Path(options["diffusion"]["model"]) == tiny_wan
+    assert options["tagging"]["tagger_model"] == "someone/model"
 
 
 def test_full_size_hooks_and_maps_on_the_meta_device() -> None:

@@ -131,6 +131,7 @@ def render(
     audio: str | Path | None = None,
     progress: Callable[[float, float | None], None] | None = None,
     step_progress: Callable[[int, int], None] | None = None,
+    report: dict[str, Any] | None = None,
     **options: Any,
 ) -> Path:
     """Render a layout into an MP4 video (H.264), with the audio when given (AAC stereo).
@@ -151,6 +152,9 @@ def render(
         Called with ``(frames done, total frames)``.
     step_progress : callable or None
         Called with ``(denoising steps done, total)`` by the diffusion generator.
+    report : dict or None
+        Filled with what the generator reports of its work (the diffusion generator: its
+        backbone, frames, windows, prompts and attention inside the boxes).
     **options
         Options on top of ``config`` by field name (``fps=12``, ``generator="diffusion"``,
         ``steps=10``…) or by section; ``generator`` may also be a ready generator.
@@ -170,7 +174,7 @@ def render(
     cfg = as_config(config, options)
     vsl = layout if isinstance(layout, VSL) else VSL.load(layout)
     return render_video(vsl, output, cfg, audio=audio, progress=progress,
-                        step_progress=step_progress,
+                        step_progress=step_progress, report=report,
                         **({"generator": ready} if ready is not None else {}))  # fmt: skip
 
 

@@ -549,13 +549,16 @@ def render(
     with _user_errors():
         _writable(output)  # before any work
         vsl = VSL.load(layout)
+        report: dict[str, Any] = {}
         with _stages(not quiet) as update:
             api.render(
-                vsl, output, cfg, audio=audio,
+                vsl, output, cfg, audio=audio, report=report,
                 progress=lambda done, total: update("render", done, total),
                 step_progress=lambda done, total: update("denoise", done, total),
             )  # fmt: skip
         if not quiet:
+            if report:
+                err.print(_adherence_line(report), highlight=False, markup=False)
             err.print(f"wrote video: {output}", highlight=False, markup=False)
 
 

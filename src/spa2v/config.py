@@ -395,17 +395,22 @@ class DiffusionSettings(Section):
                               f"({DEFAULT_DIFFUSION_MODEL} or {DEFAULT_WAN_MODEL}).")  # fmt: skip
     motion_adapter: str = Field(DEFAULT_MOTION_ADAPTER, description="AnimateDiff motion "
                                 "adapter: local folder or hub id (animatediff only).")  # fmt: skip
-    gen_fps: float | None = Field(None, gt=0.0, le=60.0, description="Frames generated per "
-                                  "second of the clip (its duration × this, rounded); "
-                                  "default: the backbone's rate, 8 for animatediff, 16 for "
-                                  "wan.")  # fmt: skip
-    frames: int | None = Field(None, ge=1, le=MAX_GENERATED_FRAMES,
-                               description="Frames generated, whatever the clip's length "
-                               "(default: from gen_fps; wan rounds up to 4k + 1); more than "
-                               "one context length: sliding windows.")  # fmt: skip
+    gen_fps: float | None = Field(
+        None, gt=0.0, le=60.0, allow_inf_nan=False,
+        description="Frames generated per second of the clip (its duration × this, rounded); "
+        "default: the backbone's rate, 8 for animatediff, 16 for wan.",
+    )  # fmt: skip
+    frames: int | None = Field(
+        None, ge=1, le=MAX_GENERATED_FRAMES,
+        description="Frames generated, whatever the clip's length (default: from gen_fps; wan "
+        "rounds up to 4k + 1, down at the limit); more than one context length: sliding "
+        "windows.",
+    )  # fmt: skip
     steps: int = Field(25, ge=1, le=500, description="Denoising steps.")
-    cfg_scale: float | None = Field(None, ge=0.0, description="Classifier-free guidance "
-                                    "scale (default: 7.5 for animatediff, 5 for wan).")  # fmt: skip
+    cfg_scale: float | None = Field(
+        None, ge=0.0, allow_inf_nan=False,
+        description="Classifier-free guidance scale (default: 7.5 for animatediff, 5 for wan).",
+    )  # fmt: skip
     negative_prompt: str = Field(
         "blurry, low quality, distorted, deformed, watermark, text",
         description="What the video should not look like.",
@@ -432,12 +437,14 @@ class DiffusionSettings(Section):
     guidance_iterations: int = Field(
         1, ge=1, le=20, description="Gradient updates per guided step."
     )
-    guidance_scale: float = Field(5.0, ge=0.0, description="Step size of the latent update.")
-    guidance_topk: float = Field(
-        0.5, gt=0.0, le=1.0, description="Top-k fraction of pixels in the energy."
-    )
-    fg_weight: float = Field(1.0, ge=0.0, description="Weight of the inside-the-box term.")
-    bg_weight: float = Field(3.0, ge=0.0, description="Weight of the outside-the-box term.")
+    guidance_scale: float = Field(5.0, ge=0.0, allow_inf_nan=False,
+                                  description="Step size of the latent update.")  # fmt: skip
+    guidance_topk: float = Field(0.5, gt=0.0, le=1.0, allow_inf_nan=False,
+                                 description="Top-k fraction of pixels in the energy.")  # fmt: skip
+    fg_weight: float = Field(1.0, ge=0.0, allow_inf_nan=False,
+                             description="Weight of the inside-the-box term.")  # fmt: skip
+    bg_weight: float = Field(3.0, ge=0.0, allow_inf_nan=False,
+                             description="Weight of the outside-the-box term.")  # fmt: skip
     context_length: int | None = Field(None, ge=2, le=MAX_GENERATED_FRAMES,
                                        description="Sliding window, frames (default: the "
                                        "backbone's native length, 16 for animatediff, 81 for "
@@ -461,13 +468,6 @@ class DiffusionSettings(Section):
     @classmethod
     def _layers(cls, value: Any) -> Any:
         return _split_commas(value)
-
-    @field_validator("cfg_scale", "guidance_scale", "fg_weight", "bg_weight")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
 
     @model_validator(mode="after")
     def _steps(self) -> DiffusionSettings:
@@ -497,11 +497,13 @@ class DiffusionSettings(Section):
         """
         length = self.context_length or BACKBONE_DEFAULTS[backbone]["context_length"]
         stride = self.context_stride or default_stride(backbone, length)
-        if backbone == "wan" and ((length - 1) % 4 or stride % 4):
+        if backbone == "wan" and (length - 1) % 4:
             raise ValueError(f"with the wan backbone, diffusion.context_length must be 4k + 1 "
-                             f"frames and diffusion.context_stride a multiple of 4 (its VAE "
-                             f"packs 4 frames into one latent frame), got {length} and "
-                             f"{stride}")  # fmt: skip
+                             f"frames (its VAE packs 4 frames into one latent frame after the "
+                             f"first), got {length}")  # fmt: skip
+        if backbone == "wan" and stride % 4:
+            raise ValueError(f"with the wan backbone, diffusion.context_stride must be a "
+                             f"multiple of 4 frames (one latent frame), got {stride}")  # fmt: skip
         if stride > length:
             raise ValueError(f"diffusion.context_stride ({stride}) must be at most "
                              f"diffusion.context_length ({length})")  # fmt: skip
@@ -624,6 +626,8 @@ class RunConfig(BaseModel):
             for name, value in values.items():
                 if name in PATH_FIELDS and value:
                     values[name] = _absolute(value)
+                elif name in WEIGHTS_FIELDS and value and _is_folder_ref(value):
+                    values[name] = _absolute(value)
         return data
 
     def given(self) -> dict[str, dict[str, Any]]:
@@ -646,15 +650,18 @@ class RunConfig(BaseModel):
                 if value is None and info.get_default(call_default_factory=True) is None:
                     unset = "not set"
                     if section == "diffusion" and name in BACKBONE_DEFAULTS["wan"]:
+                        chosen = self.diffusion.backbone
                         unset += ": the backbone's, " + ", ".join(
-                            f"{b} {_toml_value(d[name])}" for b, d in BACKBONE_DEFAULTS.items()
+                            f"{b} {_toml_value(d[name])}"
+                            for b, d in BACKBONE_DEFAULTS.items()
+                            if chosen in (None, b)
                         )
                     lines.append(f"# {name} =  ({unset}){note}")
                 elif value is None:  # unset where the default is not: TOML has no null
                     lines.append(f'{name} = "none"{note}')
                 else:
-                    if name in PATH_FIELDS:  # the file may be read from anywhere
-                        value = _absolute(value)
+                    if name in PATH_FIELDS or (name in WEIGHTS_FIELDS and _is_folder_ref(value)):
+                        value = _absolute(value)  # the file may be read from anywhere
                     lines.append(f"{name} = {_toml_value(value)}{note}")
         return "\n".join(lines) + "\n"
 
@@ -773,6 +780,8 @@ def _fields_of(kind: str) -> tuple[str, ...]:
 
 #: Fields that hold paths: relative ones in a config file are relative to the file's folder.
 PATH_FIELDS = _fields_of("Path")
+#: Fields that hold model weights: a hub id, or a folder (then handled like a path field).
+WEIGHTS_FIELDS = ("model", "motion_adapter", "tagger_model")
 #: Fields that hold lists (``;``-separated in a CSV manifest, repeatable flags).
 LIST_FIELDS = _fields_of("list[")
 
@@ -799,9 +808,27 @@ def loads_json(text: str) -> Any:
 def resolve_paths(nested: dict[str, dict[str, Any]], folder: Path) -> dict[str, dict[str, Any]]:
     """Options (nested by section) with their relative paths made relative to ``folder``
     (a config file's or a manifest's)."""
-    return {section: {name: _relative_to(v, folder) if name in PATH_FIELDS and v is not None
-                      else v for name, v in values.items()}
+
+    def resolve(name: str, value: Any) -> Any:
+        if value is None:
+            return value
+        if name in PATH_FIELDS:
+            return _relative_to(value, folder)
+        if name in WEIGHTS_FIELDS and isinstance(value, str) and _is_folder_ref(value, folder):
+            return _relative_to(value, folder)
+        return value
+
+    return {section: {name: resolve(name, v) for name, v in values.items()}
             for section, values in nested.items()}  # fmt: skip
+
+
+def _is_folder_ref(value: str, folder: Path | None = None) -> bool:
+    """Whether a weights field names a folder (relative to ``folder``) rather than a hub id."""
+    from spa2v.weights import looks_local
+
+    if folder is not None and not Path(value).is_absolute() and (folder / value).exists():
+        return True
+    return looks_local(value)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ honoured): a missing model is one clear error, at once, that names the model and
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from spa2v.errors import Spa2vError
@@ -18,9 +19,15 @@ class WeightsNotFoundError(Spa2vError):
     """The weights of a model are neither a local folder nor in the local hub cache."""
 
 
+#: What a Hugging Face hub id can be: ``name`` or ``owner/name``, ASCII letters, digits, ``_.-``.
+HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
+
+
 def looks_local(ref: str) -> bool:
-    """Whether ``ref`` names a path rather than a hub id (``owner/name``)."""
-    return ref.startswith((".", "/", "~")) or Path(ref).expanduser().exists()
+    """Whether ``ref`` names a path rather than a hub id (``owner/name``): it starts like a
+    path, exists here, or cannot be a hub id (a space, a non-ASCII letter, three parts…)."""
+    return (ref.startswith((".", "/", "~")) or Path(ref).expanduser().exists()
+            or not HUB_ID.fullmatch(ref))  # fmt: skip
 
 
 def resolve_weights(ref: str, what: str) -> str:
@@ -46,6 +53,8 @@ def resolve_weights(ref: str, what: str) -> str:
     """
     if looks_local(ref):
         folder = Path(ref).expanduser()
+        if folder.is_file():
+            raise WeightsNotFoundError(f"the {what} {ref!r} is a file: a folder is expected")
         if not folder.is_dir():
             raise WeightsNotFoundError(f"the {what} folder {ref!r} does not exist")
         return str(folder.resolve())

@@ -7,7 +7,9 @@ cross-attention of the chosen UNet blocks recorded by
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,6 +78,21 @@ class AnimateDiff:
         if settings.vae_tiling:
             pipe.vae.enable_tiling()
         return pipe
+
+    @staticmethod
+    def layer_names(folder: str) -> list[str] | None:
+        """The UNet blocks with text cross-attention, from ``unet/config.json`` (None when it
+        cannot be read: loading will say why)."""
+        config = _read_json(Path(folder) / "unet" / "config.json")
+        if config is None:
+            return None
+        down = [f"down_blocks.{i}" for i, kind in enumerate(config.get("down_block_types", []))
+                if "CrossAttn" in kind]  # fmt: skip
+        up = [f"up_blocks.{i}" for i, kind in enumerate(config.get("up_block_types", []))
+              if "CrossAttn" in kind]  # fmt: skip
+        mid_kind = str(config.get("mid_block_type") or "UNetMidBlock2DCrossAttn")
+        mid = ["mid_block"] if "CrossAttn" in mid_kind else []
+        return down + mid + up
 
     @staticmethod
     def spatial_factor(pipe: Any) -> int:
@@ -161,6 +178,14 @@ class FrameConditioning:
     def prompts(self) -> list[str]:
         """The distinct prompts."""
         return list(self.texts)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _encode(pipe: Any, texts: list[str], device: Any) -> Any:

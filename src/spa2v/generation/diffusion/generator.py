@@ -71,7 +71,7 @@ def backbone_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-def detect_backbone(folder: str, ref: str) -> str:
+def detect_backbone(folder: str, ref: str, asked: str | None = None) -> str:
     """The backbone of a model folder, from its ``model_index.json``.
 
     Raises
@@ -83,18 +83,24 @@ def detect_backbone(folder: str, ref: str) -> str:
     index = Path(folder) / "model_index.json"
     if not index.is_file():
         raise DiffusionError(f"the model {ref!r} is not a diffusers pipeline folder (it has no "
-                             "model_index.json)")  # fmt: skip
+                             "model_index.json file)")  # fmt: skip
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
-        name = data.get("_class_name")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
         raise DiffusionError(f"cannot read the model {ref!r}: {index} is not JSON") from None
+    name = data.get("_class_name") if isinstance(data, dict) else None
+    if not isinstance(name, str):
+        raise DiffusionError(f"cannot read the model {ref!r}: {index} names no pipeline class "
+                             "(_class_name)")  # fmt: skip
     if name not in PIPELINES:
         raise DiffusionError(
             f"the model {ref!r} is a {name}: the diffusion generator takes a Stable Diffusion "
             "1.5 pipeline (backbone animatediff) or a Wan 2.1 text-to-video pipeline "
             "(backbone wan)"
         )
+    if asked and asked != PIPELINES[name]:
+        raise DiffusionError(f"the model {ref!r} is a {PIPELINES[name]} pipeline, but "
+                             f"diffusion.backbone is {asked}")  # fmt: skip
     second = data.get("transformer_2") or [None]
     if data.get("boundary_ratio") is not None or data.get("expand_timesteps") or second[0]:
         # Wan 2.2: two experts switched by noise level (A14B), or a 16x VAE with per-token
@@ -120,6 +126,25 @@ def _quiet_loading() -> Iterator[None]:
         for module, enabled in was:
             if enabled:
                 module.enable_progress_bar()
+
+
+def _ranges(names: list[str]) -> str:
+    """``blocks.0`` … ``blocks.29`` written as ``blocks.0-29``; other names as they are."""
+    groups: dict[str, list[int]] = {}
+    out = []
+    for name in names:
+        head, _, tail = name.rpartition(".")
+        if head and tail.isdigit():
+            groups.setdefault(head, []).append(int(tail))
+        else:
+            out.append(name)
+    for head, numbers in groups.items():
+        numbers.sort()
+        if numbers == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 2:
+            out.append(f"{head}.{numbers[0]}-{numbers[-1]}")
+        else:
+            out.extend(f"{head}.{k}" for k in numbers)
+    return ", ".join(out)
 
 
 def windows(n: int, length: int, stride: int) -> list[tuple[int, int]]:
@@ -211,15 +236,27 @@ class DiffusionGenerator:
         if self._pipe is None:
             ref, folder = self._model_folder()
             folders = {"model": folder}
-            found = detect_backbone(folders["model"], ref)
-            if s.backbone and found != s.backbone:
-                raise DiffusionError(f"the model {ref!r} is a {found} pipeline, but "
-                                     f"diffusion.backbone is {s.backbone}")  # fmt: skip
-            name = found
+            name = detect_backbone(folders["model"], ref, s.backbone)
             if name == "animatediff":
                 folders["motion adapter"] = resolve_weights(s.motion_adapter, "motion adapter")
             self._folders, self._backbone = folders, name
-        s.for_backbone(self._chosen())  # the windows fit the backbone
+        options = s.for_backbone(self._chosen())  # the windows fit the backbone
+        if self._folders is not None:
+            self._check_layers(options.guidance_layers or [])
+
+    def _check_layers(self, prefixes: list[str]) -> None:
+        """Every ``guidance_layers`` entry names blocks of the model (read from its config
+        files, before any weights load)."""
+        valid = self.backbone.layer_names(self._folders["model"])
+        if valid is None:
+            return
+        wrong = [p for p in prefixes
+                 if not any(v == p or v.startswith(p + ".") for v in valid)]  # fmt: skip
+        if wrong:
+            raise ParameterError(
+                f"diffusion.guidance_layers {','.join(wrong)}: the model has no such block "
+                f"with text cross-attention; its blocks are {_ranges(valid)}"
+            )
 
     def _model_folder(self) -> tuple[str, str]:
         """The model asked for and its folder on this machine. Neither a model nor a backbone

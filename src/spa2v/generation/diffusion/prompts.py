@@ -111,6 +111,13 @@ def frame_prompts(
     return out
 
 
+def _lead_article_lower(text: str) -> str:
+    """A leading article in lower case ("The cow" → "the cow": it follows "then"); any
+    other first word is left alone."""
+    head, _, rest = text.partition(" ")
+    return f"{head.lower()} {rest}" if head in ("The", "A", "An") and rest else text
+
+
 def clip_prompt(layout: VSL, t0_s: float, t1_s: float, *, mode: str = "mix") -> str:
     """One prompt for the stretch ``t0_s … t1_s`` of the clip (a backbone with one prompt per
     clip or window, such as Wan).
@@ -124,7 +131,7 @@ def clip_prompt(layout: VSL, t0_s: float, t1_s: float, *, mode: str = "mix") -> 
     first, last = (max(int(np.searchsorted(key_t, t, side="right")) - 1, 0) for t in (t0_s, t1_s))
     local: list[str] = []
     for kf in layout.keyframes[first : last + 1]:
-        caption = kf.caption.strip().rstrip(".")
+        caption = _lead_article_lower(kf.caption.strip().rstrip("."))
         if caption and (not local or local[-1] != caption):
             local.append(caption)
     glob = layout.caption.strip().rstrip(".")

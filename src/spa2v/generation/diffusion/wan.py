@@ -13,6 +13,7 @@ caption followed by the captions of the keyframes in force during the window, in
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,17 @@ class Wan:
         if settings.vae_tiling:
             pipe.vae.enable_tiling()
         return pipe
+
+    @staticmethod
+    def layer_names(folder: str) -> list[str] | None:
+        """The transformer's blocks (``blocks.0`` …), from ``transformer/config.json`` (None
+        when it cannot be read: loading will say why)."""
+        from spa2v.generation.diffusion.animatediff import _read_json
+
+        config = _read_json(Path(folder) / "transformer" / "config.json")
+        if config is None or not isinstance(config.get("num_layers"), int):
+            return None
+        return [f"blocks.{i}" for i in range(config["num_layers"])]
 
     @staticmethod
     def spatial_factor(pipe: Any) -> int:
