@@ -63,6 +63,57 @@ def cues(
                         progress=progress)  # fmt: skip
 
 
+def dcase_predictions(
+    audio: str | Path,
+    output: str | Path | None = None,
+    config: RunConfig | Mapping[str, Any] | str | Path | None = None,
+    *,
+    cue_sheet: CueSheet | None = None,
+    **options: Any,
+) -> str:
+    """spa2v's tracked sources of a recording as a DCASE2025 stereo SELD prediction file.
+
+    100 ms frames, azimuth, a distance proxy and the on-screen flag of the dataset's 100°
+    camera (:func:`spa2v.evaluation.dcase.predictions`); the class comes from the names
+    (``labels``, left to right) or, for sources without one, the tagger (``tagger``) — −1
+    where neither gives a DCASE class.
+
+    Parameters
+    ----------
+    audio : str or Path
+        Audio or video file.
+    output : str or Path or None
+        CSV file to write (atomically); None: only return the text.
+    config : RunConfig, mapping, config file or None
+        The run's configuration (``analysis``, ``planning.labels``, ``tagging``).
+    cue_sheet : CueSheet or None
+        Cues already measured for ``audio``.
+    **options
+        Options on top of ``config`` by field name.
+
+    Returns
+    -------
+    str
+        The CSV text.
+    """
+    from spa2v.evaluation.dcase import class_of, predictions, write_rows
+
+    ready_tagger = pop_ready(options, "tagger")
+    cfg = as_config(config, options)
+    sheet = cue_sheet or cues(audio, cfg)
+    n_src = max(1, len(sheet.sources))
+    classes: list[int | None] = [class_of(n) for n in cfg.planning.labels[:n_src]]
+    tagger = ready_tagger or _tagger(cfg)
+    if tagger is not None and len(classes) < n_src:
+        from spa2v.tagging import tag_sources
+
+        a = cfg.analysis
+        rec = load_audio(audio, sr=a.sr, channels=a.channels)
+        tags = tag_sources(rec.samples, rec.sr, sheet, tagger)
+        classes += [class_of(t.label) or class_of(t.name) for t in tags[len(classes) :]]
+    return write_rows(predictions(sheet, classes), output)
+
+
 def plan(
     audio: str | Path,
     config: RunConfig | Mapping[str, Any] | str | Path | None = None,

@@ -301,14 +301,23 @@ def _summary_table(cues: Any) -> "Table":
 
 
 @app.command()
-@_configured("analysis", "sources")
+@_configured("analysis", "sources", "labels", "tagger", "tagger_model", "vocabulary")
 def cues(
     audio: AudioArg,
     cfg: Any,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the cue sheet JSON here (default: stdout)."),
+        typer.Option("--output", "-o", help="Write the cue sheet here (default: stdout)."),
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="json (the cue sheet) or dcase (the tracked sources as a "
+            "DCASE2025 stereo SELD prediction CSV: 100 ms frames, class from --label "
+            "or --tagger).",
+        ),
+    ] = "json",
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a multi-panel plot (PNG/SVG/PDF).")
     ] = None,
@@ -318,21 +327,28 @@ def cues(
     from spa2v import api
 
     with _user_errors():
+        if fmt not in ("json", "dcase"):
+            raise ParameterError(f"--format must be json or dcase, got {fmt!r}")
         _writable(output, plot)  # before any work
         if plot is not None:
             from spa2v.media.plots import check_plot_path
 
             check_plot_path(plot)  # before anything is written
+        if fmt == "dcase":
+            api.preflight(cfg, render=False)  # the tagger's extra and weights, first
         with _progress("analysing", enabled=not quiet) as update:
             sheet = api.cues(audio, cfg, progress=update)
-        if output is not None:
+        text = None
+        if fmt == "dcase":
+            text = api.dcase_predictions(audio, output, cfg, cue_sheet=sheet)
+        elif output is not None:
             sheet.save(output)
         if plot is not None:
             from spa2v.media.plots import plot_cues
 
             plot_cues(sheet, plot)
         if output is None:
-            sys.stdout.write(sheet.to_json() + "\n")
+            sys.stdout.write(text if text is not None else sheet.to_json() + "\n")
         if not quiet:
             err.print(_summary_table(sheet))
             for line in sheet.warnings:
@@ -719,7 +735,8 @@ eval_app = typer.Typer(
     no_args_is_help=True,
 )
 bench_app = typer.Typer(
-    help="Make a synthetic benchmark with ground truth, and run a planner on it.",
+    help="Make a synthetic benchmark with ground truth (or import a labelled dataset), and "
+    "run a planner on it.",
     no_args_is_help=True,
 )
 app.add_typer(eval_app, name="eval")
@@ -730,22 +747,24 @@ def _summary(title: str, rows: dict[str, dict[str, float]], first: str) -> "Tabl
     from rich import box
     from rich.table import Table
 
-    from spa2v.evaluation.bench import COLUMNS
+    from spa2v.evaluation.bench import columns
 
     short = {"clips": "clips", "max_iou": "MaxIoU", "ltsim": "LTSim", "docsim": "DocSim",
              "count_acc": "count", "side_acc": "side", "motion_acc": "motion",
              "trend_acc": "trend", "centre_error": "c.err", "rank_corr": "rank",
-             "early_wrong_side": "early"}  # fmt: skip
+             "early_wrong_side": "early", "az_error_deg": "az.err°",
+             "onscreen_acc": "on/off"}  # fmt: skip
+    cols = columns(rows)
     table = Table(title=title, title_justify="left", box=box.SIMPLE, padding=(0, 1))
     table.add_column(first, overflow="fold")
-    for c in COLUMNS:
+    for c in cols:
         table.add_column(short[c], justify="right")
     for name, s in rows.items():
         cells = [
             str(int(s[c]))
             if c in ("clips", "early_wrong_side")
-            else ("–" if s[c] != s[c] else f"{s[c]:.3f}")
-            for c in COLUMNS
+            else ("–" if s.get(c, float("nan")) != s.get(c) else f"{s[c]:.3f}")
+            for c in cols
         ]
         table.add_row(name, *cells)
     return table
@@ -787,7 +806,7 @@ def eval_layouts(
         if not results:
             raise ParameterError(f"no layout in {pred} has a ground truth of the same name in {gt}")
         overall = summarise(results)
-        Console(stderr=True, width=max(err.width, 110)).print(
+        Console(stderr=True, width=max(err.width, 130)).print(
             _summary("layout scores", {"all": overall}, "set")
         )
         if missing:
@@ -859,9 +878,58 @@ def bench_make(
         err.print(f"wrote {scenes} clips and {manifest}", highlight=False, markup=False)
 
 
+@bench_app.command("import")
+def bench_import(
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="The dataset: dcase2025 (the DCASE2025 Task 3 stereo SELD development set).",
+            metavar="dcase2025",
+        ),
+    ],
+    source: Annotated[
+        Path, typer.Argument(help="The dataset's folder (with stereo_dev and metadata_dev).")
+    ],
+    outdir: Annotated[
+        Path,
+        typer.Argument(
+            help="Benchmark folder to create (new, empty, or "
+            "an interrupted import of the same data)."
+        ),
+    ],
+    split: Annotated[
+        str, typer.Option(help="dev-test (the split published scores use), dev-train or all.")
+    ] = "dev-test",
+    limit: Annotated[int | None, typer.Option(help="At most this many clips.")] = None,
+) -> None:
+    """Turn a public dataset with labels into a benchmark for spa2v bench run."""
+    from spa2v.evaluation.dcase import import_dcase2025
+
+    with _user_errors():
+        if kind != "dcase2025":
+            raise ParameterError(f"unknown dataset {kind!r}: dcase2025 is the one importable")
+        if not source.is_dir():
+            raise ParameterError(f"{source}: not a folder")
+        with _stages(True) as update:
+            manifest = import_dcase2025(
+                source, outdir, split=split, limit=limit,
+                progress=lambda d, t: update("clips", d, t),
+            )  # fmt: skip
+        from spa2v.evaluation.bench import read_meta
+
+        meta = read_meta(outdir)
+        err.print(f"wrote {meta.get('scenes', '?')} clips and {manifest}", highlight=False,
+                  markup=False)  # fmt: skip
+        if meta.get("skipped"):
+            err.print(f"[yellow]note:[/] {len(meta['skipped'])} label file(s) without their "
+                      "audio were skipped (listed in benchmark.json)", highlight=False)  # fmt: skip
+
+
 @bench_app.command("run")
 def bench_run(
-    dataset: Annotated[Path, typer.Argument(help="A benchmark folder (spa2v bench make).")],
+    dataset: Annotated[
+        Path, typer.Argument(help="A benchmark folder (spa2v bench make or bench import).")
+    ],
     planner: Annotated[str, typer.Option(help="cues, naive, gemini or openai.")] = "cues",
     output: Annotated[
         Path | None,
@@ -895,7 +963,7 @@ def bench_run(
         rows = {planner: summarise(results)}
         if base is not None:
             rows["naive"] = summarise(base)
-        wide = Console(stderr=True, width=max(err.width, 110))  # tables stay whole in logs
+        wide = Console(stderr=True, width=max(err.width, 130))  # tables stay whole in logs
         wide.print(_summary("benchmark (naive: the baseline)", rows, "planner"))
         wide.print(_summary("by condition", grouped(results, "condition"), "condition"))
         report = write_report(results, out, title=f"spa2v benchmark: planner {planner}",

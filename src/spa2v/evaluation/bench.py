@@ -156,6 +156,16 @@ def make_benchmark(
     return manifest
 
 
+def read_meta(dataset: str | Path) -> dict[str, Any]:
+    """A benchmark's ``benchmark.json`` (empty when it has none)."""
+    path = Path(dataset) / "benchmark.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_manifest(dataset: str | Path) -> list[dict[str, Any]]:
     """Rows of a benchmark's manifest."""
     path = Path(dataset) / "manifest.jsonl"
@@ -168,7 +178,7 @@ def read_manifest(dataset: str | Path) -> list[dict[str, Any]]:
 
 
 def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None]) -> dict[str, Any]:
-    from spa2v.api import plan
+    from spa2v.api import cues, dcase_predictions, plan
     from spa2v.evaluation.layout import layout_similarity
     from spa2v.evaluation.spatial import compare_layouts
     from spa2v.layout.vsl import VSL
@@ -176,13 +186,31 @@ def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None]) -> dict[st
     row, dataset, planner_name, use_labels, pred_dir = args
     root = Path(dataset)
     labels = list(row["labels"]) if use_labels else []
-    pred = plan(root / row["audio"], planner=planner_name, labels=labels)
+    meta = read_meta(root)
+    camera = {}
+    if meta.get("fov_deg"):  # the benchmark's own camera (DCASE2025: 100°, 640×360)
+        camera = {"fov_deg": float(meta["fov_deg"])}
+        if meta.get("frame_size"):
+            camera["width"], camera["height"] = (int(v) for v in meta["frame_size"])
+    sheet = cues(root / row["audio"], labels=labels)
+    pred = plan(root / row["audio"], planner=planner_name, labels=labels, cue_sheet=sheet,
+                **camera)  # fmt: skip
     gt = VSL.load(root / row["layout"])
     if pred_dir:
         pred.save(Path(pred_dir) / f"{row['name']}.layout.json")
-    return {"name": row["name"], "mic": row["mic"], "condition": row["condition"],
-            "family": row["family"], **layout_similarity(pred, gt),
-            **compare_layouts(pred, gt)}  # fmt: skip
+        if meta.get("dataset") == "dcase2025":  # for the official scorer, same file names
+            dcase_predictions(root / row["audio"], Path(pred_dir).parent / "dcase" /
+                              f"{row['name']}.csv", labels=labels, cue_sheet=sheet)  # fmt: skip
+    out = {"name": row["name"], "mic": row["mic"], "condition": row["condition"],
+           "family": row["family"], "n_sources": row.get("n_sources"),
+           **layout_similarity(pred, gt), **compare_layouts(pred, gt)}  # fmt: skip
+    if meta.get("dataset") == "dcase2025":
+        from spa2v.evaluation.dcase import clip_scores
+
+        scores = clip_scores(pred, root / row["truth"], fov_deg=camera["fov_deg"])
+        out["az_errors_deg"] = scores["az_errors_deg"]
+        out["onscreen_agree"] = scores["onscreen_agree"]
+    return out
 
 
 def run_benchmark(
@@ -201,6 +229,8 @@ def run_benchmark(
     rows = read_manifest(dataset)
     if pred_dir:
         Path(pred_dir).mkdir(parents=True, exist_ok=True)
+        if read_meta(dataset).get("dataset") == "dcase2025":
+            (Path(pred_dir).parent / "dcase").mkdir(parents=True, exist_ok=True)
     args = [(r, str(dataset), planner, labels, str(pred_dir) if pred_dir else None) for r in rows]
     results = []
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
@@ -240,7 +270,19 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, float]:
         "rank_corr": float(spearmanr(xg, xp).statistic) if xg.size > 2 and np.ptp(xp) > 0
         else float("nan"),
         "early_wrong_side": float(sum(o.get("early_wrong_side", 0) for o in objs)),
+        **_label_scores(results),
     }  # fmt: skip
+
+
+def _label_scores(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Azimuth error and on/off-screen agreement, over all matched pairs of the clips that
+    have labels (:func:`spa2v.evaluation.dcase.clip_scores`); nothing for other benchmarks."""
+    if not any("az_errors_deg" in r for r in results):
+        return {}
+    errors = [e for r in results for e in r.get("az_errors_deg", [])]
+    agree = [a for r in results for a in r.get("onscreen_agree", [])]
+    return {"az_error_deg": float(np.mean(errors)) if errors else float("nan"),
+            "onscreen_acc": float(np.mean(agree)) if agree else float("nan")}  # fmt: skip
 
 
 def grouped(results: list[dict[str, Any]], key: str) -> dict[str, dict[str, float]]:
@@ -253,17 +295,26 @@ def grouped(results: list[dict[str, Any]], key: str) -> dict[str, dict[str, floa
 
 COLUMNS = ("clips", "max_iou", "ltsim", "docsim", "count_acc", "side_acc", "motion_acc",
            "trend_acc", "centre_error", "rank_corr", "early_wrong_side")  # fmt: skip
+#: Columns of benchmarks with labelled azimuths and on-screen flags (DCASE2025).
+LABEL_COLUMNS = ("az_error_deg", "onscreen_acc")
+
+
+def columns(rows: dict[str, dict[str, float]]) -> tuple[str, ...]:
+    """The columns of a table of summaries: :data:`COLUMNS`, and the labelled benchmarks'."""
+    extra = tuple(c for c in LABEL_COLUMNS if any(c in s for s in rows.values()))
+    return COLUMNS + extra
 
 
 def markdown_table(rows: dict[str, dict[str, float]], first: str) -> str:
     """A Markdown table of summaries, one row per group."""
-    head = f"| {first} | " + " | ".join(COLUMNS) + " |"
-    sep = "|" + "---|" * (len(COLUMNS) + 1)
+    cols = columns(rows)
+    head = f"| {first} | " + " | ".join(cols) + " |"
+    sep = "|" + "---|" * (len(cols) + 1)
     lines = [head, sep]
     for name, s in rows.items():
         cells = []
-        for c in COLUMNS:
-            v = s[c]
+        for c in cols:
+            v = s.get(c, float("nan"))
             counted = c in ("clips", "early_wrong_side")
             cells.append(str(int(v)) if counted else "–" if not math.isfinite(v) else f"{v:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
