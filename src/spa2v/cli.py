@@ -355,6 +355,7 @@ def cues(
                 err.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
             for what, where in (("cue sheet", output), ("plot", plot)):
                 if where is not None:
+                    what = "DCASE predictions" if what == "cue sheet" and fmt == "dcase" else what
                     err.print(f"wrote {what}: {where}", highlight=False, markup=False)
 
 
@@ -920,9 +921,13 @@ def bench_import(
         meta = read_meta(outdir)
         err.print(f"wrote {meta.get('scenes', '?')} clips and {manifest}", highlight=False,
                   markup=False)  # fmt: skip
-        if meta.get("skipped"):
-            err.print(f"[yellow]note:[/] {len(meta['skipped'])} label file(s) without their "
-                      "audio were skipped (listed in benchmark.json)", highlight=False)  # fmt: skip
+        if meta.get("left_out"):
+            from collections import Counter
+
+            why = Counter(x["why"] for x in meta["left_out"])
+            err.print(f"[yellow]note:[/] {len(meta['left_out'])} clip(s) left out ("
+                      + ", ".join(f"{n}: {w}" for w, n in why.items())
+                      + "; listed in benchmark.json)", highlight=False)  # fmt: skip
 
 
 @bench_app.command("run")

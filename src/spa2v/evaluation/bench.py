@@ -48,11 +48,11 @@ def _recipe(i: int, seed: int) -> dict[str, Any]:
             "family": family}  # fmt: skip
 
 
-def _sources(recipe: dict[str, Any]):
+def _sources(recipe: dict[str, Any], duration_s: float = DURATION_S):
     from spa2v.audio.synth import SceneSource, Trajectory
 
     rng = np.random.default_rng(recipe["seed"])
-    d = DURATION_S
+    d = duration_s
     fam = recipe["family"]
     steady = ("engine", "noise", "hum", "speech")
     kind = str(steady[rng.integers(len(steady))])
@@ -172,9 +172,12 @@ def read_manifest(dataset: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise ParameterError(f"{dataset}: not a benchmark (no manifest.jsonl; spa2v bench make)")
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
         raise ParameterError(f"{path}: damaged manifest ({exc.msg})") from None
+    if not rows:
+        raise ParameterError(f"{path}: the benchmark has no clip")
+    return rows
 
 
 def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None]) -> dict[str, Any]:
@@ -207,7 +210,12 @@ def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None]) -> dict[st
     if meta.get("dataset") == "dcase2025":
         from spa2v.evaluation.dcase import clip_scores
 
-        scores = clip_scores(pred, root / row["truth"], fov_deg=camera["fov_deg"])
+        scores = clip_scores(
+            pred,
+            root / row["truth"],
+            fov_deg=camera["fov_deg"],
+            frame_size=(camera.get("width", 512), camera.get("height", 320)),
+        )
         out["az_errors_deg"] = scores["az_errors_deg"]
         out["onscreen_agree"] = scores["onscreen_agree"]
     return out

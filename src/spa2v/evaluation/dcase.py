@@ -33,7 +33,7 @@ import json
 import math
 import os
 import shutil
-import wave
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,13 +100,13 @@ def class_of(name: str | None) -> int | None:
     """
     if not name:
         return None
-    text = name.lower()
-    for k, (official, _, _) in enumerate(CLASSES):
-        if text == official.lower():
+    text = name.strip().lower()
+    for k, (official, drawn, _) in enumerate(CLASSES):  # exact names first
+        if text in (official.lower(), drawn):
             return k
     words = set(text.replace(",", " ").replace("-", " ").split())
-    for k, (_, drawn, keys) in enumerate(CLASSES):
-        if text == drawn or words & set(keys):
+    for k, (_, _, keys) in enumerate(CLASSES):
+        if words & set(keys):
             return k
     return None
 
@@ -118,42 +118,52 @@ def screen_x(azimuth_deg: float | np.ndarray, fov_deg: float = FOV_DEG) -> np.nd
     return 0.5 - 0.5 * np.tan(az) / math.tan(math.radians(fov_deg) / 2)
 
 
-def read_labels(path: str | Path, *, predictions: bool = False) -> list[LabelRow]:
+def read_labels(
+    path: str | Path, *, predictions: bool = False, frames: int | None = None
+) -> list[LabelRow]:
     """The rows of a DCASE label file (or, with ``predictions``, of a prediction file, whose
     class may be −1: unknown).
+
+    Frame, class, source and onscreen are integers, as the official ``load_labels`` reads
+    them; with ``frames`` (the clip's length in 100 ms frames) a frame beyond it is refused.
 
     Raises
     ------
     LabelError
-        For a missing header, a row that is not six numbers, or a value out of range,
-        naming the file and the line.
+        For a missing header, a row that is not six values, a value that is not a number (an
+        integer where one is due) or out of range, naming the file and the line.
     """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelError(f"{p}: cannot read the label file ({exc})") from None
+    lines = text.splitlines()
+    head = tuple(c.strip().lower() for c in lines[0].split(",")) if lines else ()
+    if head != HEADER:
+        got = repr(lines[0].strip()[:60]) if lines else "an empty file"
+        raise LabelError(f"{p} line 1: expected the header {','.join(HEADER)}, got {got}")
     rows: list[LabelRow] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        cells = [c.strip() for c in line.split(",")]
+    for n, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        if n == 1:
-            if tuple(c.lower() for c in cells) != HEADER:
-                raise LabelError(f"{p} line 1: expected the header {','.join(HEADER)}, got "
-                                 f"{line.strip()[:60]!r}")  # fmt: skip
-            continue
+        cells = [c.strip() for c in line.split(",")]
         if len(cells) != len(HEADER):
             raise LabelError(f"{p} line {n}: expected {len(HEADER)} comma-separated values "
                              f"({','.join(HEADER)}), got {len(cells)}")  # fmt: skip
         try:
-            frame, cls, source = (int(float(c)) for c in cells[:3])
+            frame, cls, source = (int(c) for c in cells[:3])
             az, dist = float(cells[3]), float(cells[4])
-            on = int(float(cells[5]))
+            on = int(cells[5])
         except ValueError:
-            raise LabelError(f"{p} line {n}: not a number in {line.strip()[:60]!r}") from None
+            raise LabelError(
+                f"{p} line {n}: not a number (an integer for frame, class, source and "
+                f"onscreen) in {line.strip()[:60]!r}"
+            ) from None
         problem = (
             "frame is negative" if frame < 0
+            else f"frame {frame} is beyond the clip ({frames} frames)"
+            if frames is not None and frame >= frames
             else f"class {cls} is not one of 0 … {len(CLASSES) - 1}"
             if not (0 <= cls < len(CLASSES) or (predictions and cls == -1))
             else "source is negative" if source < 0
@@ -239,9 +249,13 @@ def truth_layout(tracks: list[Track], duration_s: float, *, caption: str = "") -
     """The ground-truth layout of a clip: one object per track, drawn where and when its
     labels say it is on screen (not at all while it is off screen or silent).
 
-    Boxes: centred at :func:`screen_x` of the azimuth; their size and height follow the
-    distance relative to the nearest event of the clip (spa2v's camera model, ground
-    objects); the keyframes are the planners' (2 per second).
+    Boxes: spa2v's camera model (:class:`~spa2v.layout.camera.Camera`) with the dataset's
+    100° view and 640×360 frame, so that a planner that localises perfectly scores
+    perfectly; their size and height follow the distance relative to the nearest event of
+    the clip (ground objects: the labels have no elevation); the keyframes are the planners'
+    (2 per second). Near the edges spa2v's camera draws a source up to about a tenth of the
+    width further in than the dataset's video shows it (:func:`screen_x`): it keeps sources
+    beyond the view in the frame.
     """
     from spa2v.layout.camera import Camera
     from spa2v.layout.vsl import VSL
@@ -259,16 +273,13 @@ def truth_layout(tracks: list[Track], duration_s: float, *, caption: str = "") -
             if now is None or not now[2]:
                 continue
             az, dist, _ = now
-            x0, y0, x1, y1 = camera.box(az, max(dist, nearest) / nearest, t.name)
-            shift = float(screen_x(az)) - (x0 + x1) / 2  # the screen's pinhole, not spa2v's
-            x0, x1 = max(x0 + shift, 0.0), min(x1 + shift, 1.0)
-            if x1 - x0 > 1e-3:
-                boxes.append({"id": oid, "box": [round(x0, 4), y0, round(x1, 4), y1]})
+            box = camera.box(az, max(dist, nearest) / nearest, t.name)
+            boxes.append({"id": oid, "box": list(box)})
         keyframes.append({"time": round(time, 3), "boxes": boxes})
     names = [t.name for t in tracks]
     return VSL(duration=duration_s, caption=caption or ", ".join(dict.fromkeys(names)),
                objects=[{"id": k, "name": n} for k, n in enumerate(names)],
-               keyframes=keyframes)  # fmt: skip
+               keyframes=keyframes, width=SCREEN[0], height=SCREEN[1])  # fmt: skip
 
 
 SPLITS = {"dev-test": "dev-test*", "dev-train": "dev-train*", "all": "dev-*"}
@@ -292,26 +303,82 @@ def label_files(root: str | Path, split: str) -> Iterator[Path]:
             yield folder / name
 
 
-def _duration(wav: Path) -> float:
+def _audio_problem(wav: Path) -> tuple[float, str | None]:
+    """The clip's duration, and why it cannot be used (None when it can)."""
+    from spa2v.audio.load import MonoAudioWarning, open_audio
+    from spa2v.errors import Spa2vError
+
     try:
-        with wave.open(str(wav)) as w:
-            return w.getnframes() / float(w.getframerate())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise ParameterError(f"{wav}: cannot read the WAV header ({exc})") from None
+        with warnings.catch_warnings():  # a mono clip is reported as left out, not warned
+            warnings.simplefilter("ignore", MonoAudioWarning)
+            with open_audio(wav, sr=None) as stream:
+                channels, duration = stream.source_channels, stream.duration_s
+    except Spa2vError as exc:
+        return 0.0, str(exc)
+    if channels != 2:
+        return 0.0, f"{channels} channel(s), not stereo"
+    if not duration:
+        return 0.0, "no duration"
+    return float(duration), None
 
 
 def _link(src: Path, dst: Path) -> None:
     """The clip in the benchmark without a copy where the file system allows it."""
+    from spa2v.media.files import atomic_path
+
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        return
+    dst.unlink(missing_ok=True)  # a resumed import redoes the clip it was cut in
     try:
         os.link(src, dst)
     except OSError:
         try:
             dst.symlink_to(src.resolve())
         except OSError:
-            shutil.copyfile(src, dst)
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
+
+
+def _done_so_far(out: Path, stamp: dict[str, Any]) -> set[str]:
+    """The clips an interrupted import of the same data wrote into ``out``.
+
+    Raises
+    ------
+    ParameterError
+        When ``out`` holds anything else (naming what).
+    """
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise ParameterError(f"{out}: not a folder")
+    if not any(out.iterdir()):
+        return set()
+    if (out / "manifest.jsonl").exists():
+        raise ParameterError(f"{out}: already holds a benchmark (spa2v bench run it, or import "
+                             "into a new folder)")  # fmt: skip
+    try:
+        before = json.loads((out / "import.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ParameterError(f"{out}: folder is not empty") from None
+    if before != stamp:
+        raise ParameterError(
+            f"{out}: holds an interrupted import of {before.get('source')} (split "
+            f"{before.get('split')}): rerun that command to finish it, or use a new folder"
+        )
+    part = out / "manifest.jsonl.part"
+    if not part.exists():
+        return set()
+    done, kept = set(), []
+    for line in part.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            row = json.loads(line) if line.endswith("\n") else None
+        except ValueError:
+            row = None
+        if row is None:  # the line being written when the import stopped
+            break
+        done.add(row["name"])
+        kept.append(line)
+    part.write_text("".join(kept), encoding="utf-8")
+    return done
 
 
 def import_dcase2025(
@@ -327,11 +394,13 @@ def import_dcase2025(
     Per clip: the audio (hard-linked, else linked, else copied) in ``clips/``, the
     ground-truth layout in ``gt/`` (:func:`truth_layout`: on-screen sources drawn), and in
     ``truth/`` every track with its per-frame azimuth, distance and on-screen flag (off-screen
-    sources too); a manifest row with ``n_sources`` and ``family`` = "N source(s)" (so that the
-    benchmark's per-family table is the count accuracy per number of sources).
+    sources too); a manifest row with ``n_sources`` and ``family`` = "N source(s)" (1, 2, 3+:
+    the benchmark's per-family table is then the count accuracy per number of sources).
+    Clips with no event (a layout needs an object) and label files whose audio is missing or
+    not stereo are left out and listed in ``benchmark.json`` with the reason.
 
     Streams: one clip at a time, the manifest appended line by line (memory does not grow
-    with the number of clips). Interrupted, it resumes in the same folder.
+    with the number of clips). Interrupted, it resumes when run again into the same folder.
 
     Returns
     -------
@@ -343,7 +412,8 @@ def import_dcase2025(
     LabelError
         For a malformed label file (file and line named).
     ParameterError
-        For a folder that is not the dataset, or an output folder holding something else.
+        For a folder that is not the dataset, an output folder holding something else, or
+        nothing to import.
     """
     from spa2v.media.files import atomic_write_text, dumps_json
 
@@ -354,19 +424,12 @@ def import_dcase2025(
     first = next(files, None)
     if first is None:
         raise ParameterError(f"{root}: no label file in the {split} split")
-    part = out / "manifest.jsonl.part"
     stamp = {"dataset": "dcase2025", "source": str(root.resolve()), "split": split}
-    state = out / "import.json"
-    done: set[str] = set()
-    if out.exists() and any(out.iterdir()):
-        resumable = state.is_file() and json.loads(state.read_text()) == stamp
-        if not resumable or (out / "manifest.jsonl").exists():
-            raise ParameterError(f"{out}: folder is not empty")
-        done = {json.loads(line)["name"] for line in part.read_text().splitlines()
-                if line.strip()} if part.exists() else set()  # fmt: skip
+    done = _done_so_far(out, stamp)
     out.mkdir(parents=True, exist_ok=True)
+    state, part = out / "import.json", out / "manifest.jsonl.part"
     atomic_write_text(state, dumps_json(stamp))
-    count, skipped = len(done), []
+    count, left_out = len(done), []
     with part.open("a", encoding="utf-8") as manifest:
         for labels in _chain(first, files):
             if limit is not None and count >= limit:
@@ -376,30 +439,39 @@ def import_dcase2025(
                 continue
             wav = root / "stereo_dev" / labels.parent.name / f"{name}.wav"
             if not wav.is_file():
-                skipped.append(name)
+                left_out.append({"name": name, "why": "no audio"})
                 continue
-            tracks = tracks_of(read_labels(labels))
-            duration = _duration(wav)
+            duration, problem = _audio_problem(wav)
+            if problem:
+                left_out.append({"name": name, "why": problem})
+                continue
+            frames = int(math.ceil(duration / FRAME_S - 1e-6))
+            tracks = tracks_of(read_labels(labels, frames=frames))
+            if not tracks:
+                left_out.append({"name": name, "why": "no event"})
+                continue
             _link(wav, out / "clips" / f"{name}.wav")
             truth = {"schema": "spa2v.dcase-truth/1", "frame_s": FRAME_S, "fov_deg": FOV_DEG,
                      "duration_s": duration, "tracks": [t.to_json() for t in tracks]}  # fmt: skip
             atomic_write_text(out / "truth" / f"{name}.truth.json", dumps_json(truth))
-            if tracks:
-                truth_layout(tracks, duration).save(out / "gt" / f"{name}.layout.json")
-            else:  # a clip with no event: an empty layout
-                _empty_layout(duration).save(out / "gt" / f"{name}.layout.json")
+            truth_layout(tracks, duration).save(out / "gt" / f"{name}.layout.json")
             n = len(tracks)
             row = {"index": count, "name": name, "audio": f"clips/{name}.wav",
                    "layout": f"gt/{name}.layout.json", "truth": f"truth/{name}.truth.json",
                    "labels": [t.name for t in tracks], "n_sources": n,
                    "mic": "dcase2025 stereo", "condition": labels.parent.name,
-                   "family": f"{min(n, 3)}{'+' if n > 3 else ''} source(s)"}  # fmt: skip
+                   "family": f"{min(n, 3)}{'+' if n >= 3 else ''} source(s)"}  # fmt: skip
             manifest.write(dumps_json(row) + "\n")
             manifest.flush()
             count += 1
             if progress is not None:
                 progress(count, limit)
-    meta = {"schema": "spa2v.bench/1", **stamp, "scenes": count, "skipped": skipped,
+    if count == 0:
+        why = sorted({x["why"] for x in left_out})
+        raise ParameterError(f"{root}: no clip to import from the {split} split (left out: "
+                             f"{', '.join(why) or 'none'}; audio is read from "
+                             "stereo_dev/<split>/<name>.wav)")  # fmt: skip
+    meta = {"schema": "spa2v.bench/1", **stamp, "scenes": count, "left_out": left_out,
             "duration_s": 5.0, "fov_deg": FOV_DEG, "frame_size": list(SCREEN),
             "frame_s": FRAME_S}  # fmt: skip
     atomic_write_text(out / "benchmark.json", dumps_json(meta, indent=2))
@@ -413,21 +485,19 @@ def _chain(first: Path, rest: Iterator[Path]) -> Iterator[Path]:
     yield from rest
 
 
-def _empty_layout(duration_s: float) -> Any:
-    from spa2v.layout.vsl import VSL
-
-    return VSL(duration=duration_s, caption="", objects=[],
-               keyframes=[{"time": 0.0, "boxes": []}])  # fmt: skip
-
-
 # ---------------------------------------------------------------------------------- scores
-def clip_scores(pred: Any, truth_path: str | Path, *, fov_deg: float = FOV_DEG) -> dict[str, Any]:
+def clip_scores(
+    pred: Any, truth_path: str | Path, *, fov_deg: float = FOV_DEG,
+    frame_size: tuple[int, int] = SCREEN,
+) -> dict[str, Any]:  # fmt: skip
     """Azimuth error and on/off-screen agreement of a planned layout against a clip's labels.
 
     At each of the layout's keyframes, the labelled sources active in that 100 ms frame (on
     screen or not) are matched one to one with the planned objects present (Hungarian, on
     the azimuth difference); a planned object's azimuth is read back from its box centre
-    through the planner's camera (:meth:`spa2v.layout.camera.Camera.azimuth_of`). A source
+    through the planner's camera (:meth:`spa2v.layout.camera.Camera.azimuth_of_box`, which
+    also reads boxes cut by the frame's edge; beyond about ±78° the camera's compression
+    leaves no difference to read). A source
     counts as drawn on screen when it is matched and its planned azimuth is inside the field
     of view.
 
@@ -444,7 +514,8 @@ def clip_scores(pred: Any, truth_path: str | Path, *, fov_deg: float = FOV_DEG) 
     data = json.loads(Path(truth_path).read_text(encoding="utf-8"))
     tracks = [Track(t["class"], t["source"], t["frames"], t["azimuth_deg"], t["distance_cm"],
                     t["onscreen"]) for t in data["tracks"]]  # fmt: skip
-    camera = Camera(fov_deg=fov_deg)
+    camera = Camera(fov_deg=fov_deg, width=frame_size[0], height=frame_size[1])
+    names = {o.id: o.name for o in pred.objects}
     times = [kf.time for kf in pred.keyframes]
     interp = pred.interpolate(np.asarray(times)) if pred.objects else {}
     last = max(int(round(pred.duration / FRAME_S)) - 1, 0)
@@ -453,8 +524,8 @@ def clip_scores(pred: Any, truth_path: str | Path, *, fov_deg: float = FOV_DEG) 
     for k, time in enumerate(times):
         frame = min(int(time / FRAME_S), last)
         truth = [(az, on) for t in tracks if (now := t.at(frame)) for az, _, on in [now]]
-        planned = [float(camera.azimuth_of((b[k, 0] + b[k, 2]) / 2))
-                   for b in interp.values() if not np.isnan(b[k]).any()]  # fmt: skip
+        planned = [camera.azimuth_of_box(b[k], names[oid])
+                   for oid, b in interp.items() if not np.isnan(b[k]).any()]  # fmt: skip
         drawn = [False] * len(truth)
         if truth and planned:
             cost = np.abs(np.subtract.outer([a for a, _ in truth], planned))

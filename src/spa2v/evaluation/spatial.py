@@ -122,14 +122,19 @@ def compare_layouts(pred: VSL, gt: VSL, *, rate_hz: float = 8.0) -> dict:
         unmatched object counts as wrong), the ground truth's categories, the paired box
         centres ``x_gt``/``x_pred`` for rank correlations, and ``early_wrong_side``: the
         predicted keyframes before the source first sounds (before its first box in the
-        ground truth) that show it on another side than where it is first heard.
+        ground truth) that show it on another side than where it is first heard. An object
+        the ground truth never draws (a DCASE2025 source that stays off screen) has no
+        position to compare: it counts in ``count_ok`` only.
     """
     n = max(1, int(round(gt.duration * rate_hz)))
     times = gt.frame_times(n)
     match = match_objects(pred, gt, times)
     pb, gb = pred.interpolate(times), gt.interpolate(times)
     objects = []
+    drawn = {b.id for kf in gt.keyframes for b in kf.boxes}
     for g in gt.object_ids():
+        if g not in drawn:
+            continue
         row = {
             "side": side_of_layout(gt, g),
             "motion": motion_of_layout(gt, g),

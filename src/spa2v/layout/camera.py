@@ -94,6 +94,22 @@ class Camera:
         u = np.arctanh(v)
         return np.degrees(np.arctan(u * math.tan(math.radians(self.fov_deg) / 2)))
 
+    def azimuth_of_box(self, box: tuple[float, float, float, float] | list[float] | np.ndarray,
+                       name: str = "") -> float:  # fmt: skip
+        """The azimuth of a box made by :meth:`box`, also when the frame's edge cut it.
+
+        A box at the edge keeps only its visible part; its width is known from its height
+        and the object's aspect, so its centre — and azimuth — are found again.
+        """
+        x0, y0, x1, y1 = (float(v) for v in box)
+        w = min(0.8, (y1 - y0) * ASPECT.get(name.strip().lower(), 1.0) * self.height / self.width)
+        xc = (x0 + x1) / 2
+        if x0 <= 0.0 < x1 < 1.0:
+            xc = x1 - w / 2
+        elif 0.0 < x0 < 1.0 <= x1:
+            xc = x0 + w / 2
+        return float(self.azimuth_of(xc))
+
     def box(
         self, azimuth_deg: float, d_rel: float, name: str = ""
     ) -> tuple[float, float, float, float]:
