@@ -11,7 +11,7 @@ Run: ``.venv/bin/python benchmarks/bench_dcase.py [--clips 48] [--many 2000]``
   baseline (same run): azimuth error, on/off-screen agreement, count accuracy per number of
   sources, and the layout metrics. These are spa2v's own scenes in the dataset's format —
   they check the path and the metrics, not spa2v on STARSS23's rooms.
-* **Import** — ``--many`` tiny clips (0.1 s of audio each, the labels of a 5 s clip): the
+* **Import** — ``--many`` small clips (5 s of silence at 8 kHz, two sources labelled): the
   peak memory of the import (tracemalloc) with a tenth of them vs all of them (it streams:
   it should not grow), and clips per second.
 """
@@ -80,10 +80,10 @@ def import_memory(tmp: Path, many: int) -> dict[str, float]:
     (root / "stereo_dev" / SPLIT).mkdir(parents=True)
     (root / "metadata_dev" / SPLIT).mkdir(parents=True)
     rows = [LabelRow(f, 1, s, 30.0 - 40 * s, 200.0, 1) for f in range(50) for s in range(2)]
-    audio = np.zeros((2400, 2), np.int16)
+    audio = np.zeros((5 * 8000, 2), np.int16)  # 5 s at 8 kHz: small files, 50 label frames
     for i in range(many):
         write_rows(rows, root / "metadata_dev" / SPLIT / f"c{i:05d}.csv")
-        wavfile.write(root / "stereo_dev" / SPLIT / f"c{i:05d}.wav", 24_000, audio)
+        wavfile.write(root / "stereo_dev" / SPLIT / f"c{i:05d}.wav", 8000, audio)
     out = {}
     import_dcase2025(root, tmp / "warm-up", limit=5)  # imports and caches outside the count
     for n in (many // 10, many):

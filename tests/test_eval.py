@@ -231,3 +231,41 @@ def test_eval_layouts_writes_strict_json(tmp_path: Path) -> None:
     doc = json.loads(out.read_text(), parse_constant=refuse)
     # a still object has no rank correlation: null, where json.dumps would write NaN
     assert doc["overall"]["rank_corr"] is None
+
+
+def test_metric_conventions_strict_and_reference_by_hand() -> None:
+    """Frame 1: the same single box; frame 2: one box against two (A vs A, C); a third
+    layout pair has an empty frame on both sides."""
+    # frame level
+    one, two = np.array([A]), np.array([A, C])
+    assert max_iou(one, ["o"], two, ["o", "o"]) == pytest.approx(0.5)  # strict: 1 / 2
+    assert max_iou(one, ["o"], two, ["o", "o"], convention="reference") is None  # skipped
+    assert max_iou(two, ["o", "o"], np.array([C, A]), ["o", "o"],
+                   convention="reference") == pytest.approx(1.0)  # fmt: skip
+    empty = np.zeros((0, 4))
+    assert max_iou(empty, [], empty, []) == 1.0
+    assert max_iou(empty, [], empty, [], convention="reference") is None
+    assert doc_sim(empty, [], empty, []) == 1.0
+    assert doc_sim(empty, [], empty, [], convention="reference") == 0.0
+    # clip level: frames at 0.25 and 0.75 s (rate 2 per second over 1 s)
+    gt = VSL(
+        duration=1.0,
+        caption="",
+        objects=[{"id": 0, "name": "o"}, {"id": 1, "name": "o"}],
+        keyframes=[
+            {"time": 0.25, "boxes": [{"id": 0, "box": A}]},
+            {"time": 0.75, "boxes": [{"id": 0, "box": A}, {"id": 1, "box": C}]},
+        ],
+    )
+    pred = VSL(duration=1.0, caption="", objects=[{"id": 0, "name": "o"}],
+               keyframes=[{"time": 0.25, "boxes": [{"id": 0, "box": A}]},
+                          {"time": 0.75, "boxes": [{"id": 0, "box": A}]}])  # fmt: skip
+    strict = layout_similarity(pred, gt, rate_hz=2.0)
+    reference = layout_similarity(pred, gt, rate_hz=2.0, convention="reference")
+    assert strict["max_iou"] == pytest.approx((1.0 + 0.5) / 2) and strict["max_iou_frames"] == 2
+    assert reference["max_iou"] == pytest.approx(1.0) and reference["max_iou_frames"] == 1
+    # LTSim is the same in both: frame 2 moves half the mass from A to C (cost 0.375 / 2)
+    expected = (1.0 + math.exp(-0.1875)) / 2
+    assert strict["ltsim"] == reference["ltsim"] == pytest.approx(expected)
+    with pytest.raises(Exception, match="convention must be strict or reference"):
+        layout_similarity(pred, gt, convention="paper")

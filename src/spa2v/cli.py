@@ -781,6 +781,13 @@ def eval_layouts(
     by_name: Annotated[
         bool, typer.Option(help="Match objects only with objects of the same name.")
     ] = False,
+    convention: Annotated[
+        str,
+        typer.Option(
+            help="strict (every frame scored) or reference (the LTSim authors' code: MaxIoU "
+            "skips frames whose labels differ; see the README)."
+        ),
+    ] = "strict",
 ) -> None:
     """MaxIoU, LTSim, DocSim and spatial accuracies of predicted layouts."""
 
@@ -802,7 +809,8 @@ def eval_layouts(
                 missing.append(g.name)
                 continue
             pv, gv = VSL.load(p), VSL.load(g)
-            results.append({"name": g.name, **layout_similarity(pv, gv, by_name=by_name),
+            results.append({"name": g.name, **layout_similarity(pv, gv, by_name=by_name,
+                                                                convention=convention),
                             **compare_layouts(pv, gv)})  # fmt: skip
         if not results:
             raise ParameterError(f"no layout in {pred} has a ground truth of the same name in {gt}")
@@ -947,6 +955,9 @@ def bench_run(
         bool, typer.Option(help="Also run the naive baseline and show it beside.")
     ] = True,
     workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    convention: Annotated[
+        str, typer.Option(help="Layout metrics' convention: strict or reference (see README).")
+    ] = "strict",
 ) -> None:
     """Plan every clip of a benchmark and score the plans: table, JSON and a report."""
     from spa2v.evaluation.bench import grouped, run_benchmark, summarise, write_report
@@ -957,12 +968,14 @@ def bench_run(
         with _stages(True) as update:
             results = run_benchmark(
                 dataset, planner=planner, labels=labels, workers=workers, pred_dir=pred_dir,
+                convention=convention,
                 progress=lambda d, t: update(planner, d, t),
             )  # fmt: skip
             base = None
             if baseline and planner != "naive":
                 base = run_benchmark(
                     dataset, planner="naive", labels=labels, workers=workers,
+                    convention=convention,
                     progress=lambda d, t: update("naive", d, t),
                 )  # fmt: skip
         rows = {planner: summarise(results)}

@@ -180,13 +180,13 @@ def read_manifest(dataset: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None]) -> dict[str, Any]:
+def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None, str]) -> dict[str, Any]:
     from spa2v.api import cues, dcase_predictions, plan
     from spa2v.evaluation.layout import layout_similarity
     from spa2v.evaluation.spatial import compare_layouts
     from spa2v.layout.vsl import VSL
 
-    row, dataset, planner_name, use_labels, pred_dir = args
+    row, dataset, planner_name, use_labels, pred_dir, convention = args
     root = Path(dataset)
     labels = list(row["labels"]) if use_labels else []
     meta = read_meta(root)
@@ -206,7 +206,8 @@ def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None]) -> dict[st
                               f"{row['name']}.csv", labels=labels, cue_sheet=sheet)  # fmt: skip
     out = {"name": row["name"], "mic": row["mic"], "condition": row["condition"],
            "family": row["family"], "n_sources": row.get("n_sources"),
-           **layout_similarity(pred, gt), **compare_layouts(pred, gt)}  # fmt: skip
+           **layout_similarity(pred, gt, convention=convention),
+           **compare_layouts(pred, gt)}  # fmt: skip
     if meta.get("dataset") == "dcase2025":
         from spa2v.evaluation.dcase import clip_scores
 
@@ -229,8 +230,14 @@ def run_benchmark(
     workers: int | None = None,
     pred_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    convention: str = "strict",
 ) -> list[dict[str, Any]]:
-    """Plan and score every clip of a benchmark; one result per clip."""
+    """Plan and score every clip of a benchmark; one result per clip (layout metrics under
+    ``convention``: see :mod:`spa2v.evaluation.layout`)."""
+    from spa2v.evaluation.layout import CONVENTIONS
+
+    if convention not in CONVENTIONS:
+        raise ParameterError(f"--convention must be strict or reference, got {convention!r}")
     from spa2v.planning import get_planner
 
     get_planner(planner)  # unknown names fail here
@@ -239,7 +246,8 @@ def run_benchmark(
         Path(pred_dir).mkdir(parents=True, exist_ok=True)
         if read_meta(dataset).get("dataset") == "dcase2025":
             (Path(pred_dir).parent / "dcase").mkdir(parents=True, exist_ok=True)
-    args = [(r, str(dataset), planner, labels, str(pred_dir) if pred_dir else None) for r in rows]
+    args = [(r, str(dataset), planner, labels, str(pred_dir) if pred_dir else None, convention)
+            for r in rows]  # fmt: skip
     results = []
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         for k, res in enumerate(pool.map(_run_one, args, chunksize=4)):
@@ -266,7 +274,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, float]:
 
     return {
         "clips": len(results),
-        "max_iou": mean([r["max_iou"] for r in results]),
+        # NaN: a clip whose frames were all skipped (the reference convention)
+        "max_iou": mean([r["max_iou"] for r in results if math.isfinite(r["max_iou"])]),
         "ltsim": mean([r["ltsim"] for r in results]),
         "docsim": mean([r["docsim"] for r in results]),
         "count_acc": mean([r["count_ok"] for r in results]),

@@ -20,6 +20,18 @@ of boxes, and the three measures of the layout-generation literature compare the
 Labels: the objects' names when ``by_name`` is set; otherwise every object has the same label
 (the default: planners without a tagger name their objects "sound source", and the question
 is where things are, not what they are called).
+
+Conventions (``convention``): **strict** (the default) scores every frame — a frame where
+the two layouts hold different numbers or labels of elements gets MaxIoU 0 for the missing or
+extra ones (divided by the larger count), and two empty frames agree (1). **reference** follows
+the LTSim authors' code (``mayu-ot/ltsim``, ``src/layout_eval/measures``), the public code of
+all three measures: MaxIoU skips a frame whose label multisets differ or that is empty and
+divides by the element count; DocSim scores two empty frames 0; LTSim is the same in both.
+That code's DocSim builds its pair-score matrix with ``meshgrid`` and ``reshape(N, M)``,
+which for unequal counts pairs elements with the wrong partners' scores; spa2v matches
+exhaustively (each element's own scores) in both conventions. The SpA2V paper does not say
+which code it used; numbers computed with the LTSim authors' code — the usual source of
+LTSim — follow the reference convention.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment, linprog
 
+from spa2v.errors import ParameterError
 from spa2v.layout.vsl import VSL
 
 Boxes = np.ndarray  # (n, 4) [x0, y0, x1, y1]
@@ -61,9 +74,21 @@ def _same(la: Sequence[str], lb: Sequence[str]) -> np.ndarray:
     return np.array([[x == y for y in lb] for x in la], dtype=bool).reshape(len(la), len(lb))
 
 
-def max_iou(a: Boxes, la: Sequence[str], b: Boxes, lb: Sequence[str]) -> float:
-    """MaxIoU of two sets of boxes (see the module docstring); 1 for two empty sets."""
+CONVENTIONS = ("strict", "reference")
+
+
+def max_iou(
+    a: Boxes, la: Sequence[str], b: Boxes, lb: Sequence[str], *, convention: str = "strict"
+) -> float | None:
+    """MaxIoU of two sets of boxes (see the module docstring).
+
+    ``strict``: 1 for two empty sets, divided by the larger count. ``reference``: None (the
+    frame is skipped) when the label multisets differ or the sets are empty, else divided by
+    the element count.
+    """
     n, m = len(a), len(b)
+    if convention == "reference" and (n == 0 or sorted(la) != sorted(lb)):
+        return None
     if n == 0 and m == 0:
         return 1.0
     if n == 0 or m == 0:
@@ -92,11 +117,14 @@ def lt_sim(a: Boxes, la: Sequence[str], b: Boxes, lb: Sequence[str]) -> float:
     return float(np.exp(-res.fun))
 
 
-def doc_sim(a: Boxes, la: Sequence[str], b: Boxes, lb: Sequence[str]) -> float:
-    """DocSim of two sets of boxes (see the module docstring)."""
+def doc_sim(
+    a: Boxes, la: Sequence[str], b: Boxes, lb: Sequence[str], *, convention: str = "strict"
+) -> float:
+    """DocSim of two sets of boxes (see the module docstring); two empty sets score 1
+    (``strict``) or 0 (``reference``)."""
     n, m = len(a), len(b)
     if abs(n - m) >= 3 or n == 0 or m == 0:
-        return 1.0 if n == m == 0 else 0.0
+        return 1.0 if n == m == 0 and convention == "strict" else 0.0
     a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
     ca = np.stack([(a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2], 1)
     cb = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], 1)
@@ -123,7 +151,12 @@ def frame_sets(layout: VSL, times: np.ndarray, *, by_name: bool) -> list[tuple[B
 
 
 def layout_similarity(
-    pred: VSL, gt: VSL, *, rate_hz: float = 8.0, by_name: bool = False
+    pred: VSL,
+    gt: VSL,
+    *,
+    rate_hz: float = 8.0,
+    by_name: bool = False,
+    convention: str = "strict",
 ) -> dict[str, float]:
     """MaxIoU, LTSim and DocSim of ``pred`` against ``gt``, averaged over frames.
 
@@ -135,18 +168,34 @@ def layout_similarity(
         Frames per second at which both are compared (over the ground truth's duration).
     by_name : bool
         Match objects only with objects of the same name.
+    convention : {"strict", "reference"}
+        How frames whose element counts or labels differ, and empty frames, are scored (see
+        the module docstring).
 
     Returns
     -------
     dict
-        ``max_iou``, ``ltsim``, ``docsim`` (each in [0, 1], higher is better).
+        ``max_iou``, ``ltsim``, ``docsim`` (each in [0, 1], higher is better; ``max_iou`` is
+        NaN under ``reference`` when every frame was skipped), and ``max_iou_frames``, the
+        frames MaxIoU scored.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown convention.
     """
+    if convention not in CONVENTIONS:
+        raise ParameterError(f"--convention must be strict or reference, got {convention!r}")
     n = max(1, int(round(gt.duration * rate_hz)))
     times = gt.frame_times(n)
     ps, gs = frame_sets(pred, times, by_name=by_name), frame_sets(gt, times, by_name=by_name)
-    scores = {"max_iou": [], "ltsim": [], "docsim": []}
+    scores: dict[str, list[float]] = {"max_iou": [], "ltsim": [], "docsim": []}
     for (pb, pl), (gb, gl) in zip(ps, gs, strict=True):
-        scores["max_iou"].append(max_iou(pb, pl, gb, gl))
+        m = max_iou(pb, pl, gb, gl, convention=convention)
+        if m is not None:
+            scores["max_iou"].append(m)
         scores["ltsim"].append(lt_sim(pb, pl, gb, gl))
-        scores["docsim"].append(doc_sim(pb, pl, gb, gl))
-    return {k: float(np.mean(v)) for k, v in scores.items()}
+        scores["docsim"].append(doc_sim(pb, pl, gb, gl, convention=convention))
+    out = {k: float(np.mean(v)) if v else float("nan") for k, v in scores.items()}
+    out["max_iou_frames"] = len(scores["max_iou"])
+    return out
