@@ -238,7 +238,7 @@ class RunResult:
     outdir : Path
         The output folder.
     files : dict of str to Path
-        ``layout``, ``cues``, ``plot``, ``video``, (``video_overlay``), ``run``.
+        ``layout``, ``cues``, ``plot``, ``video``, (``video_overlay``), (``judge``), ``run``.
     layout : VSL
         The planned layout.
     timings_s : dict of str to float
@@ -248,6 +248,9 @@ class RunResult:
         frames generated, the windows, the last step's layout energy and, per object, the
         share of its cross-attention inside its box (``attention_in_box``). Empty for the
         storyboard renderer.
+    judge : dict
+        With ``judge``: the video judge's numbers (:func:`spa2v.evaluation.judge.judge_video`;
+        also in ``run.json``), its frames in ``files["judge"]``. Empty otherwise.
     """
 
     outdir: Path
@@ -255,6 +258,7 @@ class RunResult:
     layout: VSL
     timings_s: dict[str, float] = field(default_factory=dict)
     generation: dict[str, Any] = field(default_factory=dict)
+    judge: dict[str, Any] = field(default_factory=dict)
 
 
 StageProgress = Callable[[str, float, float | None], None]
@@ -262,7 +266,8 @@ StageProgress = Callable[[str, float, float | None], None]
 #: The files :func:`run` writes into its output folder, by key of :attr:`RunResult.files`
 #: (``video_overlay`` only with ``overlay``); ``run.json`` is written last and means "complete".
 RUN_FILES = {"layout": "layout.json", "cues": "cues.json", "plot": "cues.png", "video": "video.mp4",
-             "video_overlay": "video_overlay.mp4", "run": "run.json"}  # fmt: skip
+             "video_overlay": "video_overlay.mp4", "judge": "judge.png",
+             "run": "run.json"}  # fmt: skip
 
 
 def run(
@@ -319,7 +324,8 @@ def run(
 
     cfg = as_config(config, options)  # every option is checked before the long work starts
     out = Path(outdir)
-    names = {k: n for k, n in RUN_FILES.items() if cfg.render.overlay or k != "video_overlay"}
+    optional = {"video_overlay": cfg.render.overlay, "judge": cfg.render.judge != "none"}
+    names = {k: n for k, n in RUN_FILES.items() if optional.get(k, True)}
     if Path(audio).exists() and out.is_dir():
         own = {(out / n).resolve() for n in RUN_FILES.values()}
         if Path(audio).resolve() in own:
@@ -370,6 +376,18 @@ def run(
                      step_progress=tell("denoise"), report=generation)  # fmt: skip
         timings["render"] = time.perf_counter() - t0
 
+        judged: dict[str, Any] = {}
+        if backends.detector is not None:
+            from spa2v.evaluation.judge import judge_video
+
+            t0 = time.perf_counter()
+            judged = judge_video(files["video"], layout, backends.detector,
+                                 samples=cfg.render.judge_samples, audio=audio,
+                                 fov_deg=cfg.planning.fov_deg, sheet_path=files["judge"],
+                                 progress=tell("judge"))  # fmt: skip
+            judged["detector"] = cfg.render.judge
+            timings["judge"] = time.perf_counter() - t0
+
         record = {
             "schema": RUN_SCHEMA,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -386,14 +404,15 @@ def run(
         }  # fmt: skip
         if generation:  # e.g. how well the diffusion generator's attention kept to the boxes
             record["generation"] = generation
+        if judged:  # is each object where the layout put it, by a detector's eyes
+            record["judge"] = judged
         notes = _notes(caught)  # mono or identical channels, names beyond the sources found…
         if notes:
             record["warnings"] = notes
         atomic_write_text(files["run"], dumps_json(record, indent=2) + "\n")
     files = {k: out / n for k, n in names.items()}
-    return RunResult(
-        outdir=out, files=files, layout=layout, timings_s=timings, generation=generation
-    )
+    return RunResult(outdir=out, files=files, layout=layout, timings_s=timings,
+                     generation=generation, judge=judged)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -426,6 +445,8 @@ class Backends:
     planner: Planner
     generator: Generator | None
     tagger: Tagger | None
+    #: the video judge's detector (``render.judge``), None when not judging
+    detector: Any = None
 
     def ready(self) -> dict[str, Any]:
         """The planner and tagger as :func:`plan` takes them ready-made."""
@@ -472,6 +493,11 @@ def preflight(
     found.planner.preflight()  # the SDK and the API key
     if found.tagger is not None:
         found.tagger.preflight()
+    if render and cfg.render.judge != "none":
+        from spa2v.evaluation.judge import get_detector
+
+        found.detector = get_detector(cfg.render.judge, cfg.render.detector_model)
+        found.detector.preflight()
     return found
 
 

@@ -607,6 +607,11 @@ def run(
             )
             if result.generation:
                 err.print(_adherence_line(result.generation), highlight=False, markup=False)
+            if result.judge:
+                o = result.judge["overall"]
+                err.print(f"judge ({result.judge['detector']}, {result.judge['samples']} frames): "
+                          f"found {o['detection_rate']:.0%}, IoU {o['iou']:.2f}, side agreement "
+                          f"{o['side_agreement']:.0%}", highlight=False, markup=False)  # fmt: skip
             for name in result.files.values():
                 err.print(f"wrote {name}", highlight=False, markup=False)
             err.print(f"video: {result.files['video']}", highlight=False, markup=False)
@@ -754,7 +759,8 @@ def _summary(title: str, rows: dict[str, dict[str, float]], first: str) -> "Tabl
              "count_acc": "count", "side_acc": "side", "motion_acc": "motion",
              "trend_acc": "trend", "centre_error": "c.err", "rank_corr": "rank",
              "early_wrong_side": "early", "az_error_deg": "az.err°",
-             "onscreen_acc": "on/off"}  # fmt: skip
+             "onscreen_acc": "on/off", "judge_found": "j.found", "judge_iou": "j.IoU",
+             "judge_side": "j.side"}  # fmt: skip
     cols = columns(rows)
     table = Table(title=title, title_justify="left", box=box.SIMPLE, padding=(0, 1))
     table.add_column(first, overflow="fold")
@@ -832,40 +838,101 @@ def eval_layouts(
 @eval_app.command("video")
 def eval_video(
     video: Annotated[Path, typer.Argument(help="Video file (MP4…).")],
-    audio: Annotated[Path, typer.Option(help="The recording it should follow.")],
+    audio: Annotated[
+        Path | None,
+        typer.Option(
+            help="The recording it should follow (AV-Align; the sound's side for the judge)."
+        ),
+    ] = None,
     layout: Annotated[
         Path | None,
-        typer.Option(help="Its layout: also report the storyboard renderer's box adherence."),
+        typer.Option(
+            help="Its layout: the storyboard renderer's box adherence, and with "
+            "--detector whether each object is where the layout put it."
+        ),
+    ] = None,
+    detector: Annotated[
+        str,
+        typer.Option(
+            help="none, owlv2 or grounding-dino (pip install "
+            "'spa2v[detection]'): find each object by its name."
+        ),
+    ] = "none",
+    detector_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Detector weights: local folder or hub id on this "
+            "machine (defaults: google/owlv2-base-patch16-ensemble, "
+            "IDEA-Research/grounding-dino-tiny)."
+        ),
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Frames judged (evenly over the clip).")] = 8,
+    contact_sheet: Annotated[
+        Path | None,
+        typer.Option(help="Write the judged frames with planned and detected boxes as a PNG here."),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the scores as JSON here.")
     ] = None,
 ) -> None:
-    """AV-Align of a video against its audio (and box adherence with --layout)."""
-
-    from spa2v.evaluation.avalign import box_adherence, evaluate_video
+    """AV-Align of a video against its audio, box adherence, and (with --detector) whether
+    each object appears where the layout put it."""
+    from spa2v.evaluation.judge import get_detector
 
     with _user_errors():
-        _writable(output)  # before any work
+        _writable(output, contact_sheet)  # before any work
         if not video.exists():
             raise ParameterError(f"{video}: no such file")
-        scores = evaluate_video(video, audio)
+        judge = get_detector(detector, detector_model)
+        if judge is not None and layout is None:
+            raise ParameterError("--detector needs --layout (the boxes to judge against)")
+        if judge is None and audio is None and layout is None:
+            raise ParameterError("give --audio (AV-Align), --layout, or both")
+        if judge is not None:
+            judge.preflight()  # the extra and the weights, before any work
+        scores: dict[str, Any] = {}
+        if audio is not None:
+            from spa2v.evaluation.avalign import evaluate_video
+
+            scores.update(evaluate_video(video, audio))
+        judged = None
         if layout is not None:
+            from spa2v.evaluation.avalign import box_adherence
             from spa2v.layout.vsl import VSL
 
             vsl = VSL.load(layout)
-            scores["box_adherence"] = box_adherence(vsl, fps=scores["fps"])
+            scores["box_adherence"] = box_adherence(vsl, fps=scores.get("fps", 24.0))
+            if judge is not None:
+                from spa2v.evaluation.judge import judge_video
+
+                with _stages(True) as update:
+                    judged = judge_video(video, vsl, judge, samples=samples, audio=audio,
+                                         sheet_path=contact_sheet,
+                                         progress=lambda d, t: update("frames", d, t))  # fmt: skip
+                scores.update({f"judge_{k}": v for k, v in judged["overall"].items()
+                               if k != "frames"})  # fmt: skip
         from rich.table import Table
 
         table = Table(title="video scores", show_header=False, title_justify="left")
         for k, v in scores.items():
             table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
         err.print(table)
+        if judged is not None:
+            per = Table(title="per object (judge)", title_justify="left")
+            for col in ("object", "frames", "found", "IoU", "c.err", "side"):
+                per.add_column(col, justify="right")
+            for name, s in judged["objects"].items():
+                per.add_row(name, str(s["frames"]), *(f"{s[k]:.2f}" for k in (
+                    "detection_rate", "iou", "centre_error", "side_agreement")))  # fmt: skip
+            err.print(per)
         if output is not None:
             from spa2v.media.files import atomic_write_text, dumps_json
 
-            atomic_write_text(output, dumps_json(scores, indent=1))
+            doc = {**scores, **({"judge": judged} if judged else {})}
+            atomic_write_text(output, dumps_json(doc, indent=1))
             err.print(f"wrote {output}", highlight=False, markup=False)
+        if contact_sheet is not None and judged is not None:
+            err.print(f"wrote {contact_sheet}", highlight=False, markup=False)
 
 
 @bench_app.command("make")
@@ -958,6 +1025,19 @@ def bench_run(
     convention: Annotated[
         str, typer.Option(help="Layout metrics' convention: strict or reference (see README).")
     ] = "strict",
+    judge: Annotated[
+        str,
+        typer.Option(
+            help="none, owlv2 or grounding-dino: also render every plan (with "
+            "--generator) and judge the video (columns j.found, j.IoU, j.side)."
+        ),
+    ] = "none",
+    detector_model: Annotated[
+        str | None, typer.Option(help="The judge's detector weights (local folder or hub id).")
+    ] = None,
+    generator: Annotated[
+        str, typer.Option(help="Generator of the judged videos: animatic or diffusion.")
+    ] = "animatic",
 ) -> None:
     """Plan every clip of a benchmark and score the plans: table, JSON and a report."""
     from spa2v.evaluation.bench import grouped, run_benchmark, summarise, write_report
@@ -969,6 +1049,8 @@ def bench_run(
             results = run_benchmark(
                 dataset, planner=planner, labels=labels, workers=workers, pred_dir=pred_dir,
                 convention=convention,
+                judge={"detector": judge, "model": detector_model, "generator": generator}
+                if judge != "none" else None,
                 progress=lambda d, t: update(planner, d, t),
             )  # fmt: skip
             base = None

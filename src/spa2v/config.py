@@ -358,6 +358,15 @@ class RenderSettings(Section):
                       "choices (0 … 2**32-1).")  # fmt: skip
     overlay: bool = Field(False, description="Also draw boxes, ids and frame captions "
                           "(spa2v run: video_overlay.mp4 besides video.mp4).")  # fmt: skip
+    judge: Literal["none", "owlv2", "grounding-dino"] = Field(
+        "none", description="spa2v run: judge the video — detect each object by its name "
+        "(open vocabulary) in sampled frames and compare with the layout; numbers in "
+        "run.json, frames in judge.png (pip install 'spa2v[detection]').")  # fmt: skip
+    detector_model: str | None = Field(None, description="Judge's detector: local folder or "
+                                       "hub id on this machine (defaults: google/owlv2-base-"
+                                       "patch16-ensemble, IDEA-Research/grounding-dino-"
+                                       "tiny).")  # fmt: skip
+    judge_samples: int = Field(8, ge=1, le=256, description="Frames the judge looks at.")
 
     @field_validator("generator")
     @classmethod
@@ -781,7 +790,7 @@ def _fields_of(kind: str) -> tuple[str, ...]:
 #: Fields that hold paths: relative ones in a config file are relative to the file's folder.
 PATH_FIELDS = _fields_of("Path")
 #: Fields that hold model weights: a hub id, or a folder (then handled like a path field).
-WEIGHTS_FIELDS = ("model", "motion_adapter", "tagger_model")
+WEIGHTS_FIELDS = ("model", "motion_adapter", "tagger_model", "detector_model")
 #: Fields that hold lists (``;``-separated in a CSV manifest, repeatable flags).
 LIST_FIELDS = _fields_of("list[")
 

@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "ui": ("gradio",),
     "distributed": ("ray",),
     "eval": ("cv2",),
+    "detection": ("torch", "transformers"),
 }
 
 

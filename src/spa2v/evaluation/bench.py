@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -180,13 +181,40 @@ def read_manifest(dataset: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None, str]) -> dict[str, Any]:
+#: Per worker process: the judge's detector, loaded once (kind, model) → detector.
+_DETECTORS: dict[tuple[str, str | None], Any] = {}
+
+
+def _judge(pred: Any, audio: Path, judge: dict[str, Any], video_dir: Path | None,
+           name: str) -> dict[str, float]:  # fmt: skip
+    """Render the planned layout (``judge["generator"]``) and judge the video."""
+    import tempfile
+
+    from spa2v.api import render
+    from spa2v.evaluation.judge import get_detector, judge_video
+
+    key = (judge["detector"], judge.get("model"))
+    if key not in _DETECTORS:
+        _DETECTORS[key] = get_detector(*key)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = (video_dir or Path(tmp)) / f"{name}.mp4"
+        render(pred, video, audio=audio, generator=judge.get("generator", "animatic"))
+        scores = judge_video(video, pred, _DETECTORS[key], samples=judge.get("samples", 8),
+                             audio=audio)  # fmt: skip
+    o = scores["overall"]
+    return {"judge_found": o["detection_rate"], "judge_iou": o["iou"],
+            "judge_side": o["side_agreement"]}  # fmt: skip
+
+
+def _run_one(
+    args: tuple[dict[str, Any], str, str, bool, str | None, str, dict[str, Any] | None],
+) -> dict[str, Any]:
     from spa2v.api import cues, dcase_predictions, plan
     from spa2v.evaluation.layout import layout_similarity
     from spa2v.evaluation.spatial import compare_layouts
     from spa2v.layout.vsl import VSL
 
-    row, dataset, planner_name, use_labels, pred_dir, convention = args
+    row, dataset, planner_name, use_labels, pred_dir, convention, judge = args
     root = Path(dataset)
     labels = list(row["labels"]) if use_labels else []
     meta = read_meta(root)
@@ -208,6 +236,11 @@ def _run_one(args: tuple[dict[str, Any], str, str, bool, str | None, str]) -> di
            "family": row["family"], "n_sources": row.get("n_sources"),
            **layout_similarity(pred, gt, convention=convention),
            **compare_layouts(pred, gt)}  # fmt: skip
+    if judge:
+        videos = Path(pred_dir).parent / "videos" if pred_dir else None
+        if videos is not None:
+            videos.mkdir(parents=True, exist_ok=True)
+        out.update(_judge(pred, root / row["audio"], judge, videos, row["name"]))
     if meta.get("dataset") == "dcase2025":
         from spa2v.evaluation.dcase import clip_scores
 
@@ -231,9 +264,13 @@ def run_benchmark(
     pred_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     convention: str = "strict",
+    judge: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Plan and score every clip of a benchmark; one result per clip (layout metrics under
-    ``convention``: see :mod:`spa2v.evaluation.layout`)."""
+    ``convention``: see :mod:`spa2v.evaluation.layout`). With ``judge`` (``detector``,
+    optionally ``model``, ``generator``, ``samples``) every plan is also rendered and the
+    video judged (:func:`spa2v.evaluation.judge.judge_video`): columns ``judge_found``,
+    ``judge_iou``, ``judge_side``; the videos are kept beside the planned layouts."""
     from spa2v.evaluation.layout import CONVENTIONS
 
     if convention not in CONVENTIONS:
@@ -246,10 +283,21 @@ def run_benchmark(
         Path(pred_dir).mkdir(parents=True, exist_ok=True)
         if read_meta(dataset).get("dataset") == "dcase2025":
             (Path(pred_dir).parent / "dcase").mkdir(parents=True, exist_ok=True)
-    args = [(r, str(dataset), planner, labels, str(pred_dir) if pred_dir else None, convention)
-            for r in rows]  # fmt: skip
+    if judge:
+        from spa2v.evaluation.judge import get_detector
+
+        detector = get_detector(judge["detector"], judge.get("model"))
+        if detector is not None:
+            detector.preflight()  # the extra and the weights, before any work
+        else:
+            judge = None
+    args = [(r, str(dataset), planner, labels, str(pred_dir) if pred_dir else None, convention,
+             judge) for r in rows]  # fmt: skip
     results = []
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    # judging runs torch in the workers: fresh processes, not forks of one that has torch
+    context = multiprocessing.get_context("spawn") if judge else None
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1,
+                             mp_context=context) as pool:  # fmt: skip
         for k, res in enumerate(pool.map(_run_one, args, chunksize=4)):
             results.append(res)
             if progress is not None:
@@ -288,6 +336,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, float]:
         else float("nan"),
         "early_wrong_side": float(sum(o.get("early_wrong_side", 0) for o in objs)),
         **_label_scores(results),
+        **{k: mean([r[k] for r in results if math.isfinite(r.get(k, math.nan))])
+           for k in ("judge_found", "judge_iou", "judge_side") if any(k in r for r in results)},
     }  # fmt: skip
 
 
@@ -312,12 +362,13 @@ def grouped(results: list[dict[str, Any]], key: str) -> dict[str, dict[str, floa
 
 COLUMNS = ("clips", "max_iou", "ltsim", "docsim", "count_acc", "side_acc", "motion_acc",
            "trend_acc", "centre_error", "rank_corr", "early_wrong_side")  # fmt: skip
-#: Columns of benchmarks with labelled azimuths and on-screen flags (DCASE2025).
-LABEL_COLUMNS = ("az_error_deg", "onscreen_acc")
+#: Columns of benchmarks with labelled azimuths and on-screen flags (DCASE2025), and of runs
+#: that judge rendered videos.
+LABEL_COLUMNS = ("az_error_deg", "onscreen_acc", "judge_found", "judge_iou", "judge_side")
 
 
 def columns(rows: dict[str, dict[str, float]]) -> tuple[str, ...]:
-    """The columns of a table of summaries: :data:`COLUMNS`, and the labelled benchmarks'."""
+    """The columns of a table of summaries: :data:`COLUMNS`, and the optional ones present."""
     extra = tuple(c for c in LABEL_COLUMNS if any(c in s for s in rows.values()))
     return COLUMNS + extra
 
