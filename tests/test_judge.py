@@ -262,3 +262,34 @@ def test_bench_run_can_judge_rendered_plans(tmp_path: Path) -> None:
     assert 0.0 <= doc["overall"]["judge_iou"] <= 1.0 and "judge_found" in doc["clips"][0]
     assert len(list((tmp_path / "bench" / "results" / "cues" / "videos").glob("*.mp4"))) == 2
     assert "j.IoU" in result.output
+
+
+def test_more_samples_than_frames_and_a_layout_of_another_length(tmp_path: Path) -> None:
+    from spa2v.evaluation.judge import JudgeError, read_frames
+
+    video = api.render(LAYOUT, tmp_path / "v.mp4", fps=3, width=128, height=80)  # 6 frames
+    times = LAYOUT.frame_times(16)
+    frames = read_frames(video, times)
+    # each sample is the frame at its time: the helicopter moves right, so the frames change
+    firsts = [f.tobytes() for f in frames[:3]]
+    assert firsts[0] == firsts[1] != frames[-1].tobytes()
+    longer = VSL.model_validate({**LAYOUT.model_dump(by_alias=True), "duration": 12.0,
+                                 "keyframes": [{**k.model_dump(by_alias=True), "time": 6 * k.time}
+                                               for k in LAYOUT.keyframes]})  # fmt: skip
+    with pytest.raises(JudgeError, match=r"2\.00 s long but its layout 12\.00 s"):
+        judge_video(video, longer, DrawnBoxes(LAYOUT, times, 3, (128, 80)), samples=4)
+
+
+def test_a_detector_folder_of_the_other_kind_is_refused_at_once(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from spa2v.evaluation.judge import JudgeError, ModelDetector
+
+    owl = _tiny_owlv2(tmp_path)
+    with pytest.raises(JudgeError, match="is a owlv2 model, not grounding-dino"):
+        ModelDetector("grounding-dino", str(owl)).preflight()
+    with pytest.raises(JudgeError, match=r"no readable config\.json"):
+        ModelDetector("owlv2", str(tmp_path / "tok")).preflight()
+    api.render(LAYOUT, tmp_path / "v.mp4", fps=8, width=128, height=80)
+    result = CliRunner().invoke(app, ["eval", "video", str(tmp_path / "v.mp4"),
+                                      "--contact-sheet", str(tmp_path / "s.png")])  # fmt: skip
+    assert result.exit_code == 2 and "need --detector" in result.output

@@ -386,6 +386,7 @@ def run(
                                  fov_deg=cfg.planning.fov_deg, sheet_path=files["judge"],
                                  progress=tell("judge"))  # fmt: skip
             judged["detector"] = cfg.render.judge
+            judged["detector_model"] = backends.detector.model_ref
             timings["judge"] = time.perf_counter() - t0
 
         record = {

@@ -822,7 +822,7 @@ def eval_layouts(
             raise ParameterError(f"no layout in {pred} has a ground truth of the same name in {gt}")
         overall = summarise(results)
         Console(stderr=True, width=max(err.width, 130)).print(
-            _summary("layout scores", {"all": overall}, "set")
+            _summary(f"layout scores ({convention} convention)", {"all": overall}, "set")
         )
         if missing:
             err.print(f"[yellow]note:[/] {len(missing)} ground-truth layout(s) without a "
@@ -830,7 +830,12 @@ def eval_layouts(
         if output is not None:
             from spa2v.media.files import atomic_write_text, dumps_json
 
-            doc = {"overall": overall, "clips": results, "missing": missing}
+            doc = {
+                "convention": convention,
+                "overall": overall,
+                "clips": results,
+                "missing": missing,
+            }
             atomic_write_text(output, dumps_json(doc, indent=1, default=float))
             err.print(f"wrote {output}", highlight=False, markup=False)
 
@@ -886,6 +891,10 @@ def eval_video(
         judge = get_detector(detector, detector_model)
         if judge is not None and layout is None:
             raise ParameterError("--detector needs --layout (the boxes to judge against)")
+        if judge is None and (contact_sheet is not None or detector_model is not None):
+            raise ParameterError("--contact-sheet and --detector-model need --detector")
+        if not 1 <= samples <= 256:
+            raise ParameterError(f"--samples must be within 1 … 256, got {samples}")
         if judge is None and audio is None and layout is None:
             raise ParameterError("give --audio (AV-Align), --layout, or both")
         if judge is not None:
@@ -928,7 +937,8 @@ def eval_video(
         if output is not None:
             from spa2v.media.files import atomic_write_text, dumps_json
 
-            doc = {**scores, **({"judge": judged} if judged else {})}
+            how = {"detector": detector, "detector_model": judge.model_ref} if judge else {}
+            doc = {**scores, **({"judge": {**how, **judged}} if judged else {})}
             atomic_write_text(output, dumps_json(doc, indent=1))
             err.print(f"wrote {output}", highlight=False, markup=False)
         if contact_sheet is not None and judged is not None:
@@ -1067,7 +1077,8 @@ def bench_run(
         wide.print(_summary("benchmark (naive: the baseline)", rows, "planner"))
         wide.print(_summary("by condition", grouped(results, "condition"), "condition"))
         report = write_report(results, out, title=f"spa2v benchmark: planner {planner}",
-                              baseline=base, gt_dir=dataset / "gt", pred_dir=pred_dir)  # fmt: skip
+                              baseline=base, gt_dir=dataset / "gt", pred_dir=pred_dir,
+                              convention=convention)  # fmt: skip
         err.print(f"wrote {out / 'results.json'} and {report}", highlight=False, markup=False)
 
 

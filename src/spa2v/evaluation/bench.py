@@ -397,6 +397,7 @@ def write_report(
     baseline: list[dict[str, Any]] | None = None,
     gt_dir: str | Path | None = None,
     pred_dir: str | Path | None = None,
+    convention: str = "strict",
 ) -> Path:
     """``results.json``, ``report.md`` and plots into ``outdir``; returns the report path."""
     import matplotlib
@@ -411,7 +412,8 @@ def write_report(
     overall = {"all": summarise(results)}
     if baseline is not None:
         overall["baseline (naive)"] = summarise(baseline)
-    doc = {"overall": overall["all"], "by_condition": grouped(results, "condition"),
+    doc = {"convention": convention, "overall": overall["all"],
+           "by_condition": grouped(results, "condition"),
            "by_mic": grouped(results, "mic"), "by_family": grouped(results, "family"),
            "clips": results}  # fmt: skip
     if baseline is not None:

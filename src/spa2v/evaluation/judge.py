@@ -89,6 +89,18 @@ class ModelDetector:
 
         require("detection", f"the {self.kind} detector")
         self._folder = resolve_weights(self.model_ref, "detector model")
+        import json
+
+        config = Path(self._folder) / "config.json"
+        try:
+            kind = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            raise JudgeError(f"the detector model {self.model_ref!r} is not a transformers model "
+                             "folder (no readable config.json)") from None  # fmt: skip
+        expected = {"owlv2": "owlv2", "grounding-dino": "grounding-dino"}[self.kind]
+        if kind != expected:
+            raise JudgeError(f"the detector model {self.model_ref!r} is a {kind} model, not "
+                             f"{expected} (--detector {self.kind})")  # fmt: skip
 
     def _load(self) -> None:
         if self._model is not None:
@@ -100,12 +112,19 @@ class ModelDetector:
 
         cls = (transformers.Owlv2ForObjectDetection if self.kind == "owlv2"
                else transformers.GroundingDinoForObjectDetection)  # fmt: skip
+        from transformers.utils import logging as hf_logging
+
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # spa2v shows its own progress
         try:
             self._processor = transformers.AutoProcessor.from_pretrained(self._folder)
             self._model = cls.from_pretrained(self._folder).eval()
         except (OSError, ValueError) as exc:
             raise JudgeError(f"cannot load the detector model {self.model_ref!r} "
-                             f"({type(exc).__name__})") from None  # fmt: skip
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None  # fmt: skip
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._model.to(device)
 
@@ -261,12 +280,16 @@ def read_frames(video: str | Path, times: np.ndarray) -> list[np.ndarray]:
                 raise JudgeError(f"{video}: no video stream")
             stream = c.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 24.0)
-            wanted = {int(round(t * fps - 0.5)): i for i, t in enumerate(times)}
+            wanted: dict[int, list[int]] = {}
+            for i, t in enumerate(times):  # several samples may fall on one frame
+                wanted.setdefault(max(int(round(t * fps - 0.5)), 0), []).append(i)
             last = None
             for n, frame in enumerate(c.decode(stream)):
                 last = frame
                 if n in wanted:
-                    frames[wanted[n]] = frame.to_ndarray(format="rgb24")
+                    image = frame.to_ndarray(format="rgb24")
+                    for i in wanted[n]:
+                        frames[i] = image
                 if all(f is not None for f in frames):
                     break
             for i, f in enumerate(frames):  # times beyond the last frame: the last frame
@@ -301,10 +324,12 @@ def audio_positions(layout: VSL, audio: str | Path, times: np.ndarray, fov_deg: 
 
 def contact_sheet(
     path: str | Path, frames: list[np.ndarray], times: np.ndarray, layout: VSL,
-    detections: list[list[Detection]], *, columns: int = 4,
+    detections: list[list[Detection]], matches: list[dict[int, int]] | None = None, *,
+    columns: int = 4,
 ) -> Path:  # fmt: skip
-    """A PNG grid of the sampled frames: planned boxes (green) and detections (red, with
-    name and score), written atomically."""
+    """A PNG grid of the sampled frames, written atomically: planned boxes (green, named),
+    the detections matched with them (red, named with their score) and the other detections
+    (thin grey)."""
     from PIL import Image, ImageDraw
 
     from spa2v.media.files import atomic_path
@@ -329,14 +354,20 @@ def contact_sheet(
                 x0, y0, x1, y1 = px(b[k])
                 draw.rectangle([x0, y0, max(x1, x0), max(y1, y0)], outline=(0, 200, 0), width=2)
                 draw.text((x0 + 2, y0 + 1), names[oid], fill=(0, 160, 0))
-        for d in detections[k]:
+        matched = set(matches[k].values()) if matches else set(range(len(detections[k])))
+        for i, d in enumerate(detections[k]):
+            if i not in matched:
+                x0, y0, x1, y1 = px(d.box)
+                draw.rectangle([x0, y0, max(x1, x0), max(y1, y0)], outline=(170, 170, 170))
+        for i in sorted(matched):
+            d = detections[k][i]
             x0, y0, x1, y1 = px(d.box)
             draw.rectangle([x0, y0, max(x1, x0), max(y1, y0)], outline=(220, 0, 0), width=2)
             draw.text((x0 + 2, max(y1 - 11, 0)), f"{d.name} {d.score:.2f}", fill=(220, 0, 0))
         x, y = (k % columns) * tw, (k // columns) * (th + 14)
         sheet.paste(tile, (x, y))
-        ImageDraw.Draw(sheet).text((x + 2, y + th + 1), f"{times[k]:.2f} s  green: planned, "
-                                   "red: detected", fill=(0, 0, 0))  # fmt: skip
+        legend = f"{times[k]:.2f} s  green: planned, red: matched, grey: other"
+        ImageDraw.Draw(sheet).text((x + 2, y + th + 1), legend, fill=(0, 0, 0))
     with atomic_path(path) as tmp:
         sheet.save(tmp, format="PNG")
     return Path(path)
@@ -363,6 +394,16 @@ def judge_video(
     """
     if not 1 <= samples <= 256:
         raise ParameterError(f"--samples must be within 1 … 256, got {samples}")
+    from spa2v.media.video import probe_video
+
+    try:
+        info = probe_video(video)
+    except Spa2vError as exc:
+        raise JudgeError(str(exc)) from None
+    length = info.get("video_duration_s") or 0.0
+    if length and abs(length - layout.duration) > max(0.5, 0.05 * layout.duration):
+        raise JudgeError(f"{video} is {length:.2f} s long but its layout {layout.duration:.2f} s: "
+                         "judge a video with the layout it was made from")  # fmt: skip
     times = layout.frame_times(samples)
     frames = read_frames(video, times)
     interp = layout.interpolate(np.asarray(times))
@@ -375,8 +416,9 @@ def judge_video(
             progress(k + 1, len(frames))
     heard = audio_positions(layout, audio, times, fov_deg) if audio is not None else None
     scores = score_frames(layout, times, detections, heard)
-    scores.pop("matches")
+    matches = scores.pop("matches")
     scores["samples"] = samples
+    scores["sound_side"] = heard is not None  # whether the sound took part in side agreement
     if sheet_path is not None:
-        contact_sheet(sheet_path, frames, times, layout, detections)
+        contact_sheet(sheet_path, frames, times, layout, detections, matches)
     return scores
