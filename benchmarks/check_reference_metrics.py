@@ -4,10 +4,11 @@ Run: ``.venv/bin/python benchmarks/check_reference_metrics.py --ltsim-repo PATH 
 
 ``PATH`` is a checkout of https://github.com/mayu-ot/ltsim (its ``src/layout_eval/measures``
 is imported from there; its LTSim needs POT: ``pip install pot``). For random pairs of frames
-(1–3 boxes each, two labels) it prints the largest difference of spa2v's MaxIoU under the
-``reference`` convention (over the pairs the reference scores; it skips the others, and so
-must spa2v), of DocSim where the counts are equal, of LTSim everywhere, and how many
-unequal-count pairs the reference DocSim scores differently (its score-matrix indexing).
+(0–3 boxes each, two labels; empty frames included) it prints the largest difference of
+spa2v's MaxIoU and DocSim under the ``reference`` convention (MaxIoU over the pairs the
+reference scores: it skips the others, and so must spa2v; DocSim where the counts are equal)
+and of LTSim everywhere, and how many unequal-count pairs the reference DocSim scores
+differently (its score-matrix indexing).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def main() -> None:
     def boxes(n: int) -> np.ndarray:
         x0, y0 = rng.uniform(0, 0.6, n), rng.uniform(0, 0.6, n)
         w, h = rng.uniform(0.1, 0.4, n), rng.uniform(0.1, 0.4, n)
-        return np.stack([x0, y0, x0 + w, y0 + h], 1)
+        return np.stack([x0, y0, x0 + w, y0 + h], 1).reshape(n, 4)
 
     def ref(b: np.ndarray, labels: list[int]) -> dict:  # the reference's (cx, cy, w, h)
         return {"category": labels, "bbox": [[(r[0] + r[2]) / 2, (r[1] + r[3]) / 2,
@@ -45,7 +46,7 @@ def main() -> None:
     worst = {"max_iou": 0.0, "docsim": 0.0, "ltsim": 0.0}
     scored = equal = unequal_differ = 0
     for _ in range(args.pairs):
-        n, m = (int(v) for v in rng.integers(1, 4, 2))
+        n, m = (int(v) for v in rng.integers(0, 4, 2))  # empty frames too
         a, b = boxes(n), boxes(m)
         la, lb = [int(v) for v in rng.integers(0, 2, n)], [int(v) for v in rng.integers(0, 2, m)]
         r = ref_miou(ref(a, la), ref(b, lb))
@@ -55,7 +56,7 @@ def main() -> None:
         if r is not None:
             scored += 1
             worst["max_iou"] = max(worst["max_iou"], abs(r - s))
-        d = abs(ref_docsim(ref(a, la), ref(b, lb)) - doc_sim(a, la, b, lb))
+        d = abs(ref_docsim(ref(a, la), ref(b, lb)) - doc_sim(a, la, b, lb, convention="reference"))
         if n == m:
             equal += 1
             worst["docsim"] = max(worst["docsim"], d)

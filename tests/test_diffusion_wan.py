@@ -297,6 +297,9 @@ def test_model_folders_are_checked_before_any_work(
         preflight(tiny_wan, guidance_layers=["blocks.99"])
     with pytest.raises(ParameterError, match=r"down_blocks\.1"):
         preflight(tiny_wan, guidance_layers=["down_blocks.1"])
+    preflight(tiny_wan, guidance_layers=["blocks.1.attn2"])  # a finer name inside a block
+    with pytest.raises(ParameterError, match="at most 64 frames"):
+        DiffusionSettings(backbone="animatediff", context_length=65)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WeightsNotFoundError, match="folder 'models ü/wna' does not exist"):
         preflight("models ü/wna")  # not a hub id: no download advice

@@ -28,15 +28,6 @@ LAYOUT = VSL(
 )  # fmt: skip
 
 
-def _mirrored(layout: VSL) -> VSL:
-    data = layout.model_dump(by_alias=True)
-    for kf in data["keyframes"]:
-        for b in kf["boxes"]:
-            x0, y0, x1, y1 = b["box"]
-            b["box"] = [1 - x1, y0, 1 - x0, y1]
-    return VSL.model_validate(data)
-
-
 class DrawnBoxes:
     """A fake detector: what the storyboard renderer drew, frame by frame, in order."""
 
@@ -70,7 +61,9 @@ def test_a_storyboard_judged_against_its_layout_and_its_mirror(tmp_path: Path) -
     assert right["overall"]["iou"] > 0.9 and right["overall"]["side_agreement"] == 1.0
     assert right["overall"]["centre_error"] < 0.02
     assert set(right["objects"]) == {"cow", "helicopter"} and (tmp_path / "sheet.png").is_file()
-    mirror = _mirrored(LAYOUT)
+    from test_eval import _mirror
+
+    mirror = _mirror(LAYOUT)
     wrong = judge_video(video, mirror, DrawnBoxes(LAYOUT, times, 12, (256, 160)), samples=6)
     assert wrong["overall"]["iou"] < 0.3 and wrong["overall"]["side_agreement"] < 0.5
     assert wrong["objects"]["cow"]["side_agreement"] == 0.0  # always on the other side
@@ -293,3 +286,42 @@ def test_a_detector_folder_of_the_other_kind_is_refused_at_once(tmp_path: Path) 
     result = CliRunner().invoke(app, ["eval", "video", str(tmp_path / "v.mp4"),
                                       "--contact-sheet", str(tmp_path / "s.png")])  # fmt: skip
     assert result.exit_code == 2 and "need --detector" in result.output
+
+
+def test_detector_boxes_are_normalised_to_the_frame() -> None:
+    """OWLv2 pads a frame to a square (boxes in the square's pixels), Grounding DINO gives
+    (height, width) pixels: both come back normalised to the frame, names whole words."""
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from spa2v.evaluation.judge import ModelDetector, _name_of
+
+    class Processor:
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
+
+        def __call__(self, **kw):
+            return SimpleNamespace(to=lambda device: {}, input_ids=torch.zeros((1, 3)))
+
+        def post_process_grounded_object_detection(self, *args, **kw):
+            self.sizes = kw["target_sizes"]
+            box = [64.0, 20.0, 128.0, 60.0]  # pixels: x0, y0, x1, y1
+            if self.kind == "owlv2":
+                return [{"boxes": torch.tensor([box]), "scores": torch.tensor([0.9]),
+                         "labels": torch.tensor([1])}]
+            return [{"boxes": torch.tensor([box]), "scores": torch.tensor([0.8]),
+                     "text_labels": ["a woman"]}]  # fmt: skip
+
+    frame = np.zeros((80, 128, 3), np.uint8)  # height 80, width 128
+    for kind, names in (("owlv2", ["man", "woman"]), ("grounding-dino", ["man", "woman"])):
+        det = ModelDetector(kind, "unused")
+        det._processor = Processor(kind)
+        det._model = lambda **kw: None
+        det._model.device = "cpu"  # type: ignore[attr-defined]
+        found = det.detect(frame, names)
+        assert [d.name for d in found] == ["woman"]
+        assert found[0].box == pytest.approx((0.5, 0.25, 1.0, 0.75))
+        side = (128, 128) if kind == "owlv2" else (80, 128)
+        assert det._processor.sizes == [side]
+    assert _name_of("", ["man"]) is None and _name_of(" . ", ["man"]) is None
+    assert _name_of("a woman", ["man", "woman"]) == "woman"

@@ -103,15 +103,21 @@ def dcase_predictions(
     sheet = cue_sheet or cues(audio, cfg)
     n_src = max(1, len(sheet.sources))
     classes: list[int | None] = [class_of(n) for n in cfg.planning.labels[:n_src]]
-    tagger = ready_tagger or _tagger(cfg)
-    if tagger is not None and len(classes) < n_src:
-        from spa2v.tagging import tag_sources
-
-        a = cfg.analysis
-        rec = load_audio(audio, sr=a.sr, channels=a.channels)
-        tags = tag_sources(rec.samples, rec.sr, sheet, tagger)
-        classes += [class_of(t.label) or class_of(t.name) for t in tags[len(classes) :]]
+    tags = _tags(audio, sheet, cfg, ready_tagger or _tagger(cfg))
+    classes += [class_of(t.label) or class_of(t.name) for t in tags[len(classes) :]]
     return write_rows(predictions(sheet, classes), output)
+
+
+def _tags(audio: str | Path, sheet: CueSheet, cfg: RunConfig, tagger: Any,
+          samples: Any = None) -> tuple[Any, ...]:  # fmt: skip
+    """The tagger's names for the sources the labels leave unnamed (none without a tagger)."""
+    if tagger is None or len(cfg.planning.labels) >= max(1, len(sheet.sources)):
+        return ()
+    from spa2v.tagging import tag_sources
+
+    a = cfg.analysis
+    rec = samples or load_audio(audio, sr=a.sr, channels=a.channels)
+    return tuple(tag_sources(rec.samples, rec.sr, sheet, tagger))
 
 
 def plan(
@@ -157,14 +163,7 @@ def plan(
     # a planner that attaches the audio gets it only while it is short enough to attach
     wanted = chosen.needs_audio and sheet.duration_s <= getattr(chosen, "max_audio_s", math.inf)
     samples = load_audio(audio, sr=a.sr, channels=a.channels) if wanted else None
-    n_src = max(1, len(sheet.sources))
-    tags: tuple[Any, ...] = ()
-    tagger = ready_tagger or _tagger(cfg)
-    if tagger is not None and len(cfg.planning.labels) < n_src:
-        from spa2v.tagging import tag_sources
-
-        rec = samples or load_audio(audio, sr=a.sr, channels=a.channels)
-        tags = tuple(tag_sources(rec.samples, rec.sr, sheet, tagger))
+    tags = _tags(audio, sheet, cfg, ready_tagger or _tagger(cfg), samples)
     plan_options = PlanOptions.model_validate({**cfg.planning.model_dump(), "tags": tags})
     layout = chosen.plan(sheet, samples, plan_options)
     if tags:
@@ -382,7 +381,7 @@ def run(
 
             t0 = time.perf_counter()
             judged = judge_video(files["video"], layout, backends.detector,
-                                 samples=cfg.render.judge_samples, audio=audio,
+                                 samples=cfg.render.judge_samples, cue_sheet=sheet,
                                  fov_deg=cfg.planning.fov_deg, sheet_path=files["judge"],
                                  progress=tell("judge"))  # fmt: skip
             judged["detector"] = cfg.render.judge

@@ -516,8 +516,8 @@ def _preflight(items: list[Item]) -> None:
     """Check once, before any item, every backend the items will use (extras, weights…)."""
     from spa2v.api import preflight
 
-    backends = {"planning": {"planner"}, "render": {"generator"}, "llm": True, "tagging": True,
-                "diffusion": True}  # fmt: skip
+    backends = {"planning": {"planner"}, "render": {"generator", "judge", "detector_model"},
+                "llm": True, "tagging": True, "diffusion": True}  # fmt: skip
     seen = set()
     for it in items:
         key = it.config.model_dump_json(include=backends)  # type: ignore[arg-type]

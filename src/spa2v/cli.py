@@ -334,8 +334,10 @@ def cues(
             from spa2v.media.plots import check_plot_path
 
             check_plot_path(plot)  # before anything is written
-        if fmt == "dcase":
-            api.preflight(cfg, render=False)  # the tagger's extra and weights, first
+        if fmt == "dcase" and cfg.tagging.tagger != "none":
+            from spa2v.registry import TAGGERS
+
+            TAGGERS.get(cfg.tagging.tagger, cfg).preflight()  # its extra and weights, first
         with _progress("analysing", enabled=not quiet) as update:
             sheet = api.cues(audio, cfg, progress=update)
         text = None
@@ -609,9 +611,14 @@ def run(
                 err.print(_adherence_line(result.generation), highlight=False, markup=False)
             if result.judge:
                 o = result.judge["overall"]
+
+                def pct(v: float) -> str:
+                    return "–" if v != v else f"{v:.0%}"
+
                 err.print(f"judge ({result.judge['detector']}, {result.judge['samples']} frames): "
-                          f"found {o['detection_rate']:.0%}, IoU {o['iou']:.2f}, side agreement "
-                          f"{o['side_agreement']:.0%}", highlight=False, markup=False)  # fmt: skip
+                          f"found {pct(o['detection_rate'])}, IoU {o['iou']:.2f}, side "
+                          f"agreement {pct(o['side_agreement'])}", highlight=False,
+                          markup=False)  # fmt: skip
             for name in result.files.values():
                 err.print(f"wrote {name}", highlight=False, markup=False)
             err.print(f"video: {result.files['video']}", highlight=False, markup=False)
@@ -872,6 +879,10 @@ def eval_video(
         ),
     ] = None,
     samples: Annotated[int, typer.Option(help="Frames judged (evenly over the clip).")] = 8,
+    fov_deg: Annotated[
+        float, typer.Option(help="The planner's field of view (where the sound's azimuth "
+                            "falls in the frame, for the side agreement).")
+    ] = 90.0,
     contact_sheet: Annotated[
         Path | None,
         typer.Option(help="Write the judged frames with planned and detected boxes as a PNG here."),
@@ -908,15 +919,17 @@ def eval_video(
         if layout is not None:
             from spa2v.evaluation.avalign import box_adherence
             from spa2v.layout.vsl import VSL
+            from spa2v.media.video import probe_video
 
             vsl = VSL.load(layout)
-            scores["box_adherence"] = box_adherence(vsl, fps=scores.get("fps", 24.0))
+            fps = scores.get("fps") or probe_video(video)["fps"] or 24.0
+            scores["box_adherence"] = box_adherence(vsl, fps=fps)
             if judge is not None:
                 from spa2v.evaluation.judge import judge_video
 
                 with _stages(True) as update:
                     judged = judge_video(video, vsl, judge, samples=samples, audio=audio,
-                                         sheet_path=contact_sheet,
+                                         sheet_path=contact_sheet, fov_deg=fov_deg,
                                          progress=lambda d, t: update("frames", d, t))  # fmt: skip
                 scores.update({f"judge_{k}": v for k, v in judged["overall"].items()
                                if k != "frames"})  # fmt: skip

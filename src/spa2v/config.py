@@ -506,6 +506,10 @@ class DiffusionSettings(Section):
         """
         length = self.context_length or BACKBONE_DEFAULTS[backbone]["context_length"]
         stride = self.context_stride or default_stride(backbone, length)
+        if backbone == "animatediff" and length > 64:
+            raise ValueError(f"with the animatediff backbone, diffusion.context_length must be "
+                             f"at most 64 frames (its motion modules' reach), got "
+                             f"{length}")  # fmt: skip
         if backbone == "wan" and (length - 1) % 4:
             raise ValueError(f"with the wan backbone, diffusion.context_length must be 4k + 1 "
                              f"frames (its VAE packs 4 frames into one latent frame after the "

@@ -181,26 +181,30 @@ def read_manifest(dataset: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-#: Per worker process: the judge's detector, loaded once (kind, model) → detector.
-_DETECTORS: dict[tuple[str, str | None], Any] = {}
+#: Per worker process: the judge's detector and generator, loaded once.
+_LOADED: dict[tuple[str, ...], Any] = {}
 
 
-def _judge(pred: Any, audio: Path, judge: dict[str, Any], video_dir: Path | None,
-           name: str) -> dict[str, float]:  # fmt: skip
+def _judge(pred: Any, audio: Path, sheet: Any, judge: dict[str, Any], video_dir: Path | None,
+           name: str, fov_deg: float) -> dict[str, float]:  # fmt: skip
     """Render the planned layout (``judge["generator"]``) and judge the video."""
     import tempfile
 
     from spa2v.api import render
     from spa2v.evaluation.judge import get_detector, judge_video
+    from spa2v.generation.base import get_generator
 
-    key = (judge["detector"], judge.get("model"))
-    if key not in _DETECTORS:
-        _DETECTORS[key] = get_detector(*key)
+    detector = ("detector", judge["detector"], judge.get("model") or "")
+    generator = ("generator", judge.get("generator", "animatic"))
+    if detector not in _LOADED:
+        _LOADED[detector] = get_detector(judge["detector"], judge.get("model"))
+    if generator not in _LOADED:
+        _LOADED[generator] = get_generator(generator[1], None)
     with tempfile.TemporaryDirectory() as tmp:
         video = (video_dir or Path(tmp)) / f"{name}.mp4"
-        render(pred, video, audio=audio, generator=judge.get("generator", "animatic"))
-        scores = judge_video(video, pred, _DETECTORS[key], samples=judge.get("samples", 8),
-                             audio=audio)  # fmt: skip
+        render(pred, video, audio=audio, generator=_LOADED[generator])
+        scores = judge_video(video, pred, _LOADED[detector], samples=judge.get("samples", 8),
+                             cue_sheet=sheet, fov_deg=fov_deg)  # fmt: skip
     o = scores["overall"]
     return {"judge_found": o["detection_rate"], "judge_iou": o["iou"],
             "judge_side": o["side_agreement"]}  # fmt: skip
@@ -240,7 +244,8 @@ def _run_one(
         videos = Path(pred_dir).parent / "videos" if pred_dir else None
         if videos is not None:
             videos.mkdir(parents=True, exist_ok=True)
-        out.update(_judge(pred, root / row["audio"], judge, videos, row["name"]))
+        out.update(_judge(pred, root / row["audio"], sheet, judge, videos, row["name"],
+                          camera.get("fov_deg", 90.0)))  # fmt: skip
     if meta.get("dataset") == "dcase2025":
         from spa2v.evaluation.dcase import clip_scores
 
@@ -285,10 +290,14 @@ def run_benchmark(
             (Path(pred_dir).parent / "dcase").mkdir(parents=True, exist_ok=True)
     if judge:
         from spa2v.evaluation.judge import get_detector
+        from spa2v.generation.base import get_generator
 
         detector = get_detector(judge["detector"], judge.get("model"))
         if detector is not None:
             detector.preflight()  # the extra and the weights, before any work
+            get_generator(judge.get("generator", "animatic"), None).preflight()
+            if judge.get("generator") == "diffusion":
+                workers = 1  # one diffusion pipeline on the GPU, not one per core
         else:
             judge = None
     args = [(r, str(dataset), planner, labels, str(pred_dir) if pred_dir else None, convention,

@@ -168,8 +168,11 @@ class ModelDetector:
 
 def _name_of(phrase: str, names: list[str]) -> str | None:
     """The object name a detector's phrase refers to (its words found in the phrase)."""
-    phrase = phrase.lower()
-    best = [n for n in names if n.lower() in phrase or phrase in n.lower()]
+    words = phrase.lower().replace(".", " ").split()
+    if not words:
+        return None
+    text = " " + " ".join(words) + " "
+    best = [n for n in names if f" {n.lower()} " in text]  # whole words: "man" is not "woman"
     return max(best, key=len) if best else None
 
 
@@ -302,13 +305,16 @@ def read_frames(video: str | Path, times: np.ndarray) -> list[np.ndarray]:
     return [f for f in frames if f is not None]
 
 
-def audio_positions(layout: VSL, audio: str | Path, times: np.ndarray, fov_deg: float) -> dict:
+def audio_positions(
+    layout: VSL, audio: str | Path | None, times: np.ndarray, fov_deg: float, sheet: Any = None
+) -> dict:
     """Per object, where the sound puts it at ``times`` (0 left … 1 right): the tracked
-    sources' azimuths through the camera, objects and sources both ordered left to right."""
+    sources' azimuths (of ``sheet``, else measured from ``audio``) through the camera, objects
+    and sources both ordered left to right."""
     from spa2v.audio.cues import analyze_file
     from spa2v.layout.camera import Camera
 
-    sheet = analyze_file(audio)
+    sheet = sheet or analyze_file(audio)
     cam = Camera(fov_deg=fov_deg)
     t_cue = np.asarray(sheet.frames.time_s)
     interp = layout.interpolate(np.asarray(times))
@@ -380,12 +386,16 @@ def judge_video(
     *,
     samples: int = 8,
     audio: str | Path | None = None,
+    cue_sheet: Any = None,
     fov_deg: float = 90.0,
     sheet_path: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Detect each object by name in ``samples`` frames of ``video`` and score them against
     ``layout`` (:func:`score_frames`); with ``sheet_path``, also write the contact sheet.
+
+    The sound's side comes from ``cue_sheet`` (the run's), else from ``audio`` measured
+    again; ``fov_deg`` is the planner's camera.
 
     Raises
     ------
@@ -414,7 +424,8 @@ def judge_video(
         detections.append(detector.detect(frame, wanted) if wanted else [])
         if progress is not None:
             progress(k + 1, len(frames))
-    heard = audio_positions(layout, audio, times, fov_deg) if audio is not None else None
+    heard = (audio_positions(layout, audio, times, fov_deg, cue_sheet)
+             if audio is not None or cue_sheet is not None else None)  # fmt: skip
     scores = score_frames(layout, times, detections, heard)
     matches = scores.pop("matches")
     scores["samples"] = samples

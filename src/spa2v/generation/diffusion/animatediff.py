@@ -64,20 +64,12 @@ class AnimateDiff:
             pipe.scheduler.config, beta_schedule="linear", clip_sample=False,
             timestep_spacing="linspace", steps_offset=1,
         )  # fmt: skip
+        from spa2v.generation.diffusion.generator import place
+
         pipe.set_progress_bar_config(disable=True)
-        for module in (pipe.unet, pipe.vae, pipe.text_encoder):
-            module.requires_grad_(False)
         if getattr(pipe, "free_noise_enabled", False):
             pipe.disable_free_noise()  # the windows are the generator's, over the whole UNet
-        if settings.cpu_offload:
-            pipe.enable_model_cpu_offload(device=device)
-        else:
-            pipe.to(device)
-        if settings.gradient_checkpointing:
-            pipe.unet.enable_gradient_checkpointing()
-        if settings.vae_tiling:
-            pipe.vae.enable_tiling()
-        return pipe
+        return place(pipe, pipe.unet, settings, device)
 
     @staticmethod
     def layer_names(folder: str) -> list[str] | None:

@@ -65,6 +65,22 @@ def load_error(what: str, ref: str, exc: Exception) -> DiffusionError:
     )
 
 
+def place(pipe: Any, denoiser: Any, settings: DiffusionSettings, device: str) -> Any:
+    """A loaded pipeline ready to run: no gradients in its weights, on ``device`` or offloaded
+    to the CPU, checkpointing in the denoiser's guided passes and VAE tiling as asked."""
+    for module in (denoiser, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)
+    if settings.cpu_offload:
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    if settings.gradient_checkpointing:
+        denoiser.enable_gradient_checkpointing()
+    if settings.vae_tiling:
+        pipe.vae.enable_tiling()
+    return pipe
+
+
 def backbone_class(name: str) -> Any:
     """The backbone class registered as ``name`` in :data:`BACKBONES`."""
     module, cls = BACKBONES[name].split(":")
@@ -250,8 +266,9 @@ class DiffusionGenerator:
         valid = self.backbone.layer_names(self._folders["model"])
         if valid is None:
             return
-        wrong = [p for p in prefixes
-                 if not any(v == p or v.startswith(p + ".") for v in valid)]  # fmt: skip
+        wrong = [p for p in prefixes  # a block, or a finer name inside one
+                 if not any(v == p or v.startswith(p + ".") or p.startswith(v + ".")
+                            for v in valid)]  # fmt: skip
         if wrong:
             raise ParameterError(
                 f"diffusion.guidance_layers {','.join(wrong)}: the model has no such block "

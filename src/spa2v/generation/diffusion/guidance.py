@@ -56,6 +56,15 @@ class AttentionStore:
     def clear(self) -> None:
         self.maps = {}
 
+    def keep(self, name: str, maps: torch.Tensor) -> None:
+        """Record a layer's ``(batch, pixels, tokens)`` maps: the conditional half of a
+        classifier-free-guidance batch, the prompt's columns."""
+        if self.keep_last_half:
+            maps = maps[maps.shape[0] // 2 :]
+        if self.columns:
+            maps = maps[..., : self.columns]
+        self.maps[name] = maps
+
 
 class RecordingProcessor:
     """A cross-attention processor that records its probabilities while the store is active."""
@@ -88,11 +97,7 @@ class RecordingProcessor:
         probs = attn.get_attention_scores(query, key, attention_mask)
         batch = hidden_states.shape[0]
         maps = probs.reshape(batch, attn.heads, probs.shape[1], probs.shape[2]).mean(dim=1)
-        if self.store.keep_last_half:  # classifier-free guidance batch: keep the conditional
-            maps = maps[batch // 2 :]
-        if self.store.columns:
-            maps = maps[..., : self.store.columns]
-        self.store.maps[self.name] = maps
+        self.store.keep(self.name, maps)
         out = attn.batch_to_head_dim(torch.bmm(probs, value))
         out = attn.to_out[1](attn.to_out[0](out))
         if attn.residual_connection:

@@ -63,18 +63,10 @@ class Wan:
 
     @staticmethod
     def prepare(pipe: Any, settings: DiffusionSettings, device: str) -> Any:
+        from spa2v.generation.diffusion.generator import place
+
         pipe.set_progress_bar_config(disable=True)
-        for module in (pipe.transformer, pipe.vae, pipe.text_encoder):
-            module.requires_grad_(False)
-        if settings.cpu_offload:
-            pipe.enable_model_cpu_offload(device=device)
-        else:
-            pipe.to(device)
-        if settings.gradient_checkpointing:
-            pipe.transformer.enable_gradient_checkpointing()
-        if settings.vae_tiling:
-            pipe.vae.enable_tiling()
-        return pipe
+        return place(pipe, pipe.transformer, settings, device)
 
     @staticmethod
     def layer_names(folder: str) -> list[str] | None:
@@ -275,11 +267,7 @@ class WanRecordingProcessor:
         probs = scores.softmax(dim=-1)
         out = (probs.to(value.dtype) @ value).transpose(1, 2).flatten(2, 3).type_as(query)
         out = attn.to_out[1](attn.to_out[0](out))
-        maps = probs.mean(dim=1)  # (batch, video tokens, text tokens)
-        if self.store.keep_last_half:  # classifier-free guidance batch: keep the conditional
-            maps = maps[maps.shape[0] // 2 :]
-        if self.store.columns:
-            maps = maps[..., : self.store.columns]
+        maps = probs.mean(dim=1)  # (batch, video tokens, text tokens), frame by frame:
         frames = self.store.frames
-        self.store.maps[self.name] = maps.reshape(maps.shape[0] * frames, -1, maps.shape[-1])
+        self.store.keep(self.name, maps.reshape(maps.shape[0] * frames, -1, maps.shape[-1]))
         return out
