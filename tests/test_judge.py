@@ -307,8 +307,13 @@ def test_detector_boxes_are_normalised_to_the_frame() -> None:
             self.sizes = kw["target_sizes"]
             box = [64.0, 20.0, 128.0, 60.0]  # pixels: x0, y0, x1, y1
             if self.kind == "owlv2":
-                return [{"boxes": torch.tensor([box]), "scores": torch.tensor([0.9]),
-                         "labels": torch.tensor([1])}]
+                return [
+                    {
+                        "boxes": torch.tensor([box]),
+                        "scores": torch.tensor([0.9]),
+                        "labels": torch.tensor([1]),
+                    }
+                ]
             return [{"boxes": torch.tensor([box]), "scores": torch.tensor([0.8]),
                      "text_labels": ["a woman"]}]  # fmt: skip
 

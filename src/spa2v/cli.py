@@ -880,8 +880,11 @@ def eval_video(
     ] = None,
     samples: Annotated[int, typer.Option(help="Frames judged (evenly over the clip).")] = 8,
     fov_deg: Annotated[
-        float, typer.Option(help="The planner's field of view (where the sound's azimuth "
-                            "falls in the frame, for the side agreement).")
+        float,
+        typer.Option(
+            help="The planner's field of view (where the sound's azimuth "
+            "falls in the frame, for the side agreement)."
+        ),
     ] = 90.0,
     contact_sheet: Annotated[
         Path | None,
