@@ -225,7 +225,7 @@ class WindowConditioning:
         return list(dict.fromkeys(p.text for p in self.window_prompts))
 
 
-class WanRecordingProcessor:
+class WanRecordingProcessor(guidance.RecordingProcessor):
     """A Wan cross-attention processor that records its probabilities while the store is
     active, as ``(latent frames, patches, text tokens)`` maps averaged over heads.
 
@@ -233,12 +233,7 @@ class WanRecordingProcessor:
     attention written out so its probabilities can be kept (and differentiated).
     """
 
-    def __init__(self, store: guidance.AttentionStore, name: str, fallback: Any) -> None:
-        self.store = store
-        self.name = name
-        self.fallback = fallback
-
-    def __call__(
+    def __call__(  # type: ignore[override]
         self,
         attn: Any,
         hidden_states: torch.Tensor,
