@@ -249,7 +249,7 @@ def test_overlapping_windows_average_back_to_each_frames_prediction() -> None:
 
     pipe = SimpleNamespace(unet=Echo(), scheduler=SimpleNamespace(scale_model_input=lambda x, t: x))
     cond = FrameConditioning(emb, emb, [FramePrompt("", {})] * 11)
-    out = gen._predict(pipe, latents, 0, cond, spans, AttentionStore(),
+    out = gen._predict(gen.options, gen.backbone, pipe, latents, 0, cond, spans, AttentionStore(),
                        measure=(False, None, None, None))  # fmt: skip
     assert torch.allclose(out, latents * 2.0)
 

@@ -210,54 +210,50 @@ def _judge(pred: Any, audio: Path, sheet: Any, judge: dict[str, Any], video_dir:
             "judge_side": o["side_agreement"]}  # fmt: skip
 
 
-def _run_one(
-    args: tuple[dict[str, Any], str, str, bool, str | None, str, dict[str, Any] | None],
-) -> dict[str, Any]:
+def _run_one(args: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """Plan and score one clip; ``job`` holds what every clip shares (see run_benchmark)."""
     from spa2v.api import cues, dcase_predictions, plan
     from spa2v.evaluation.layout import layout_similarity
     from spa2v.evaluation.spatial import compare_layouts
     from spa2v.layout.vsl import VSL
 
-    row, dataset, planner_name, use_labels, pred_dir, convention, judge = args
-    root = Path(dataset)
-    labels = list(row["labels"]) if use_labels else []
-    meta = read_meta(root)
-    camera = {}
-    if meta.get("fov_deg"):  # the benchmark's own camera (DCASE2025: 100°, 640×360)
-        camera = {"fov_deg": float(meta["fov_deg"])}
-        if meta.get("frame_size"):
-            camera["width"], camera["height"] = (int(v) for v in meta["frame_size"])
+    row, job = args
+    root, pred_dir, camera = Path(job["dataset"]), job["pred_dir"], job["camera"]
+    labels = list(row["labels"]) if job["labels"] else []
     sheet = cues(root / row["audio"], labels=labels)
-    pred = plan(root / row["audio"], planner=planner_name, labels=labels, cue_sheet=sheet,
+    pred = plan(root / row["audio"], planner=job["planner"], labels=labels, cue_sheet=sheet,
                 **camera)  # fmt: skip
     gt = VSL.load(root / row["layout"])
     if pred_dir:
         pred.save(Path(pred_dir) / f"{row['name']}.layout.json")
-        if meta.get("dataset") == "dcase2025":  # for the official scorer, same file names
+        if job["dcase"]:  # for the official scorer, same file names
             dcase_predictions(root / row["audio"], Path(pred_dir).parent / "dcase" /
                               f"{row['name']}.csv", labels=labels, cue_sheet=sheet)  # fmt: skip
     out = {"name": row["name"], "mic": row["mic"], "condition": row["condition"],
            "family": row["family"], "n_sources": row.get("n_sources"),
-           **layout_similarity(pred, gt, convention=convention),
+           **layout_similarity(pred, gt, convention=job["convention"]),
            **compare_layouts(pred, gt)}  # fmt: skip
-    if judge:
+    if job["judge"]:
         videos = Path(pred_dir).parent / "videos" if pred_dir else None
-        if videos is not None:
-            videos.mkdir(parents=True, exist_ok=True)
-        out.update(_judge(pred, root / row["audio"], sheet, judge, videos, row["name"],
+        out.update(_judge(pred, root / row["audio"], sheet, job["judge"], videos, row["name"],
                           camera.get("fov_deg", 90.0)))  # fmt: skip
-    if meta.get("dataset") == "dcase2025":
+    if job["dcase"]:
         from spa2v.evaluation.dcase import clip_scores
 
-        scores = clip_scores(
-            pred,
-            root / row["truth"],
-            fov_deg=camera["fov_deg"],
-            frame_size=(camera.get("width", 512), camera.get("height", 320)),
-        )
+        scores = clip_scores(pred, root / row["truth"], fov_deg=camera["fov_deg"],
+                             frame_size=(camera["width"], camera["height"]))  # fmt: skip
         out["az_errors_deg"] = scores["az_errors_deg"]
         out["onscreen_agree"] = scores["onscreen_agree"]
     return out
+
+
+def _camera(meta: dict[str, Any]) -> dict[str, Any]:
+    """The planner's camera options of a benchmark that has its own (DCASE2025: 100°,
+    640×360); empty for the synthetic benchmark (the planner's defaults)."""
+    if not meta.get("fov_deg"):
+        return {}
+    width, height = (int(v) for v in meta.get("frame_size", (512, 320)))
+    return {"fov_deg": float(meta["fov_deg"]), "width": width, "height": height}
 
 
 def run_benchmark(
@@ -277,17 +273,14 @@ def run_benchmark(
     video judged (:func:`spa2v.evaluation.judge.judge_video`): columns ``judge_found``,
     ``judge_iou``, ``judge_side``; the videos are kept beside the planned layouts."""
     from spa2v.evaluation.layout import CONVENTIONS
+    from spa2v.planning import get_planner
 
     if convention not in CONVENTIONS:
         raise ParameterError(f"--convention must be strict or reference, got {convention!r}")
-    from spa2v.planning import get_planner
-
     get_planner(planner)  # unknown names fail here
     rows = read_manifest(dataset)
-    if pred_dir:
-        Path(pred_dir).mkdir(parents=True, exist_ok=True)
-        if read_meta(dataset).get("dataset") == "dcase2025":
-            (Path(pred_dir).parent / "dcase").mkdir(parents=True, exist_ok=True)
+    meta = read_meta(dataset)
+    dcase = meta.get("dataset") == "dcase2025"
     if judge:
         from spa2v.evaluation.judge import get_detector
         from spa2v.generation.base import get_generator
@@ -300,8 +293,15 @@ def run_benchmark(
                 workers = 1  # one diffusion pipeline on the GPU, not one per core
         else:
             judge = None
-    args = [(r, str(dataset), planner, labels, str(pred_dir) if pred_dir else None, convention,
-             judge) for r in rows]  # fmt: skip
+    if pred_dir:
+        Path(pred_dir).mkdir(parents=True, exist_ok=True)
+        for extra, wanted in (("dcase", dcase), ("videos", bool(judge))):
+            if wanted:
+                (Path(pred_dir).parent / extra).mkdir(parents=True, exist_ok=True)
+    job = {"dataset": str(dataset), "planner": planner, "labels": labels,
+           "pred_dir": str(pred_dir) if pred_dir else None, "convention": convention,
+           "judge": judge, "camera": _camera(meta), "dcase": dcase}  # fmt: skip
+    args = [(r, job) for r in rows]
     results = []
     # judging runs torch in the workers: fresh processes, not forks of one that has torch
     context = multiprocessing.get_context("spawn") if judge else None

@@ -555,6 +555,8 @@ def predictions(
     active = np.asarray(sheet.frames.activity, dtype=np.float64) > 0.5
     n_frames = max(int(math.ceil(sheet.duration_s / FRAME_S - 1e-9)), 0)
     bins = np.clip((t / FRAME_S).astype(int), 0, max(n_frames - 1, 0))
+    # the analysis frames of label frame k are bins[edges[k]:edges[k + 1]] (times increase)
+    edges = np.searchsorted(bins, np.arange(n_frames + 1), side="left")
     rows: list[LabelRow] = []
     for src in sheet.sources:
         if not src.localised:
@@ -566,12 +568,12 @@ def predictions(
         top = np.nanmax(np.where(heard, loud, np.nan)) if heard.any() else np.nan
         cls = classes[src.id] if src.id < len(classes) else None
         for k in range(n_frames):
-            here = bins == k
-            if here.sum() == 0 or heard[here].mean() < 0.5:
+            lo, hi = int(edges[k]), int(edges[k + 1])
+            if hi == lo or heard[lo:hi].mean() < 0.5:
                 continue
-            sel = here & heard
-            a = float(np.median(az[sel]))
-            level = float(np.median(loud[sel]))
+            sel = heard[lo:hi]
+            a = float(np.median(az[lo:hi][sel]))
+            level = float(np.median(loud[lo:hi][sel]))
             d_rel = 10 ** ((top - level) / 20) if np.isfinite(top) and np.isfinite(level) else 1
             rows.append(LabelRow(k, -1 if cls is None else cls, src.id, _fold(a),
                                  100 * DISTANCE_REF_M * max(1.0, d_rel),

@@ -7,7 +7,6 @@ cross-attention of the chosen UNet blocks recorded by
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,6 @@ class AnimateDiff:
     """Stable Diffusion 1.5 + an AnimateDiff motion adapter (``AnimateDiffPipeline``)."""
 
     name = "animatediff"
-    #: pipelines (``model_index.json``'s ``_class_name``) that this backbone loads
-    pipelines = ("StableDiffusionPipeline", "AnimateDiffPipeline")
     #: generated frames per latent frame
     time_compression = 1
     #: width and height must be multiples of this (the VAE's factor)
@@ -60,12 +57,12 @@ class AnimateDiff:
     def prepare(pipe: Any, settings: DiffusionSettings, device: str) -> Any:
         from diffusers import DDIMScheduler
 
+        from spa2v.generation.diffusion.generator import place
+
         pipe.scheduler = DDIMScheduler.from_config(
             pipe.scheduler.config, beta_schedule="linear", clip_sample=False,
             timestep_spacing="linspace", steps_offset=1,
         )  # fmt: skip
-        from spa2v.generation.diffusion.generator import place
-
         pipe.set_progress_bar_config(disable=True)
         if getattr(pipe, "free_noise_enabled", False):
             pipe.disable_free_noise()  # the windows are the generator's, over the whole UNet
@@ -75,7 +72,9 @@ class AnimateDiff:
     def layer_names(folder: str) -> list[str] | None:
         """The UNet blocks with text cross-attention, from ``unet/config.json`` (None when it
         cannot be read: loading will say why)."""
-        config = _read_json(Path(folder) / "unet" / "config.json")
+        from spa2v.generation.diffusion.generator import read_json
+
+        config = read_json(Path(folder) / "unet" / "config.json")
         if config is None:
             return None
         down = [f"down_blocks.{i}" for i, kind in enumerate(config.get("down_block_types", []))
@@ -170,14 +169,6 @@ class FrameConditioning:
     def prompts(self) -> list[str]:
         """The distinct prompts."""
         return list(self.texts)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _encode(pipe: Any, texts: list[str], device: Any) -> Any:

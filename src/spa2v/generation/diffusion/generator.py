@@ -81,6 +81,15 @@ def place(pipe: Any, denoiser: Any, settings: DiffusionSettings, device: str) ->
     return pipe
 
 
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a model folder's config file (None when missing or unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def backbone_class(name: str) -> Any:
     """The backbone class registered as ``name`` in :data:`BACKBONES`."""
     module, cls = BACKBONES[name].split(":")
@@ -417,13 +426,13 @@ class DiffusionGenerator:
                     if guide and i < s.guided_steps:
                         step = s.guidance_scale * bb.noise_level(scheduler, i, t)
                         for _ in range(s.guidance_iterations):
-                            grad, energy = self._guidance_grad(pipe, latents, t, cond, store,
-                                                               (lh, lw), boxes)  # fmt: skip
+                            grad, energy = self._guidance_grad(s, bb, pipe, latents, t, cond,
+                                                               store, (lh, lw), boxes)  # fmt: skip
                             self.energies.append(energy)
                             latents = (latents - step * grad).detach()
                     last = i == len(scheduler.timesteps) - 1
                     with torch.no_grad():
-                        noise = self._predict(pipe, latents, t, cond, spans, store,
+                        noise = self._predict(s, bb, pipe, latents, t, cond, spans, store,
                                               measure=(measure_energy and last, (lh, lw), boxes,
                                                        names))  # fmt: skip
                         latents = scheduler.step(noise, t, latents).prev_sample
@@ -442,8 +451,9 @@ class DiffusionGenerator:
         self.prompts = cond.prompts()
         return frames
 
-    def _predict(self, pipe, latents, t, cond, spans, store, measure):
-        """The classifier-free-guided noise of all frames, window by window.
+    def _predict(self, s, bb, pipe, latents, t, cond, spans, store, measure):
+        """The classifier-free-guided noise of all frames, window by window (``s``, ``bb``:
+        the resolved settings and the backbone, from :meth:`generate`).
 
         Overlapping windows' predictions are averaged with :func:`_window_weights`. With
         ``measure[0]`` the windows' attention gives :attr:`last_energy` and :attr:`adherence`.
@@ -452,7 +462,6 @@ class DiffusionGenerator:
 
         from spa2v.generation.diffusion import guidance
 
-        s, bb = self.options, self.backbone
         active, latent_hw, boxes, names = measure
         n = latents.shape[2]
         # accumulated in float32: a sum of weighted half-precision predictions loses ~1e-3
@@ -498,7 +507,7 @@ class DiffusionGenerator:
             "attention_in_box": {k: round(v, 4) for k, v in self.adherence.items()},
         }
 
-    def _guidance_grad(self, pipe, latents, t, cond, store, latent_hw, boxes):
+    def _guidance_grad(self, s, bb, pipe, latents, t, cond, store, latent_hw, boxes):
         """Gradient of the layout energy with respect to the latents, and the energy.
 
         The frames are guided in equal groups of at most ``guidance_chunk`` (default: one
@@ -510,7 +519,6 @@ class DiffusionGenerator:
 
         from spa2v.generation.diffusion import guidance
 
-        s, bb = self.options, self.backbone
         n = latents.shape[2]
         # groups of at most one context (so memory does not grow with the clip), of equal
         # size: no short tail group whose frames the temporal layers would see nearly alone

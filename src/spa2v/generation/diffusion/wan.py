@@ -29,12 +29,64 @@ from spa2v.layout.vsl import VSL
 TEXT_TOKENS = 512
 
 
+class WindowConditioning:
+    """One prompt per denoising window, built from the keyframes in force during its frames
+    (:func:`clip_prompt`) and encoded once per distinct text; a guidance group takes the
+    prompt of the window it overlaps most, so guidance and denoising read the same text."""
+
+    def __init__(
+        self,
+        pipe: Any,
+        layout: VSL,
+        times: np.ndarray,
+        settings: DiffusionSettings,
+        device: Any,
+        spans: list[tuple[int, int]],
+    ) -> None:
+        from diffusers.pipelines.wan.pipeline_wan import prompt_clean
+
+        self.pipe, self.device, self.spans = pipe, device, spans
+        # the pipeline cleans a prompt before tokenizing: the names are located in clean text
+        names = {o.id: prompt_clean(o.name) for o in layout.objects}
+        self._encoded: dict[str, Any] = {}
+        self.window_prompts: list[FramePrompt] = []
+        for a, b in spans:
+            # from the clip's start for the first window, to its end for the last (a keyframe
+            # at the very end is in force after the last frame's time)
+            t0 = 0.0 if a == 0 else float(times[a])
+            t1 = layout.duration if b == len(times) else float(times[b - 1])
+            text = prompt_clean(clip_prompt(layout, t0, t1, mode=settings.captions))
+            full, tokens = locate(pipe.tokenizer, text, names, limit=TEXT_TOKENS)
+            if full not in self._encoded:
+                self._encoded[full] = self._encode(full)
+            self.window_prompts.append(FramePrompt(full, tokens))
+        self.uncond = self._encode(prompt_clean(settings.negative_prompt))
+
+    def _encode(self, text: str) -> Any:
+        emb, _ = self.pipe.encode_prompt(
+            prompt=[text], do_classifier_free_guidance=False, max_sequence_length=TEXT_TOKENS,
+            device=self.device,
+        )  # fmt: skip
+        return emb.to(self.pipe.transformer.dtype)
+
+    def window(self, a: int, b: int) -> tuple[Any, Any, list[dict[int, list[int]]]]:
+        """The prompt embedding of latent frames ``a:b`` (one for all of them: that of the
+        denoising window overlapping them most), the negative prompt's, and the names'
+        token positions for each frame."""
+        overlap = [min(b, y) - max(a, x) for x, y in self.spans]
+        prompt = self.window_prompts[overlap.index(max(overlap))]
+        return self._encoded[prompt.text], self.uncond, [prompt.tokens] * (b - a)
+
+    def prompts(self) -> list[str]:
+        """The distinct prompts, in window order."""
+        return list(dict.fromkeys(p.text for p in self.window_prompts))
+
+
 class Wan:
     """Wan 2.1 text-to-video (``WanPipeline``: UMT5 text encoder, ``WanTransformer3DModel``,
     ``AutoencoderKLWan``)."""
 
     name = "wan"
-    pipelines = ("WanPipeline",)
     time_compression = 4
     #: the VAE's 8× times the transformer's 2× patches
     size_multiple = 16
@@ -72,9 +124,9 @@ class Wan:
     def layer_names(folder: str) -> list[str] | None:
         """The transformer's blocks (``blocks.0`` …), from ``transformer/config.json`` (None
         when it cannot be read: loading will say why)."""
-        from spa2v.generation.diffusion.animatediff import _read_json
+        from spa2v.generation.diffusion.generator import read_json
 
-        config = _read_json(Path(folder) / "transformer" / "config.json")
+        config = read_json(Path(folder) / "transformer" / "config.json")
         if config is None or not isinstance(config.get("num_layers"), int):
             return None
         return [f"blocks.{i}" for i in range(config["num_layers"])]
@@ -108,16 +160,8 @@ class Wan:
         return np.array([t[0], *(t[4 * k - 3 : 4 * k + 1].mean() for k in range(1, latent))])
 
     # ------------------------------------------------------------------ conditioning
-    @staticmethod
-    def conditioning(
-        pipe: Any,
-        layout: VSL,
-        times: np.ndarray,
-        settings: DiffusionSettings,
-        device: Any,
-        spans: list[tuple[int, int]],
-    ) -> WindowConditioning:
-        return WindowConditioning(pipe, layout, times, settings, device, spans)
+    #: built as ``conditioning(pipe, layout, times, settings, device, spans)``
+    conditioning = WindowConditioning
 
     # ------------------------------------------------------------------ denoising
     @staticmethod
@@ -170,59 +214,6 @@ def _text_cross_attention(module: Any) -> bool:
     # Attention without the is_cross_attention flag); text-to-video only: an image-to-video
     # block's attn2 also attends to an image through its added key projection
     return getattr(module, "add_k_proj", None) is None
-
-
-class WindowConditioning:
-    """One prompt per denoising window, built from the keyframes in force during its frames
-    (:func:`clip_prompt`) and encoded once per distinct text; a guidance group takes the
-    prompt of the window it overlaps most, so guidance and denoising read the same text."""
-
-    def __init__(
-        self,
-        pipe: Any,
-        layout: VSL,
-        times: np.ndarray,
-        settings: DiffusionSettings,
-        device: Any,
-        spans: list[tuple[int, int]],
-    ) -> None:
-        from diffusers.pipelines.wan.pipeline_wan import prompt_clean
-
-        self.pipe, self.device, self.spans = pipe, device, spans
-        # the pipeline cleans a prompt before tokenizing: the names are located in clean text
-        names = {o.id: prompt_clean(o.name) for o in layout.objects}
-        self._encoded: dict[str, Any] = {}
-        self.window_prompts: list[FramePrompt] = []
-        for a, b in spans:
-            # from the clip's start for the first window, to its end for the last (a keyframe
-            # at the very end is in force after the last frame's time)
-            t0 = 0.0 if a == 0 else float(times[a])
-            t1 = layout.duration if b == len(times) else float(times[b - 1])
-            text = prompt_clean(clip_prompt(layout, t0, t1, mode=settings.captions))
-            full, tokens = locate(pipe.tokenizer, text, names, limit=TEXT_TOKENS)
-            if full not in self._encoded:
-                self._encoded[full] = self._encode(full)
-            self.window_prompts.append(FramePrompt(full, tokens))
-        self.uncond = self._encode(prompt_clean(settings.negative_prompt))
-
-    def _encode(self, text: str) -> Any:
-        emb, _ = self.pipe.encode_prompt(
-            prompt=[text], do_classifier_free_guidance=False, max_sequence_length=TEXT_TOKENS,
-            device=self.device,
-        )  # fmt: skip
-        return emb.to(self.pipe.transformer.dtype)
-
-    def window(self, a: int, b: int) -> tuple[Any, Any, list[dict[int, list[int]]]]:
-        """The prompt embedding of latent frames ``a:b`` (one for all of them: that of the
-        denoising window overlapping them most), the negative prompt's, and the names'
-        token positions for each frame."""
-        overlap = [min(b, y) - max(a, x) for x, y in self.spans]
-        prompt = self.window_prompts[overlap.index(max(overlap))]
-        return self._encoded[prompt.text], self.uncond, [prompt.tokens] * (b - a)
-
-    def prompts(self) -> list[str]:
-        """The distinct prompts, in window order."""
-        return list(dict.fromkeys(p.text for p in self.window_prompts))
 
 
 class WanRecordingProcessor(guidance.RecordingProcessor):
