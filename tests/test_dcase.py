@@ -321,3 +321,16 @@ def test_a_source_never_on_screen_counts_but_has_no_position_to_compare(tmp_path
     scores = compare_layouts(gt, gt)
     assert scores["count_ok"] and scores["n_gt"] == 3
     assert len(scores["objects"]) == 2 and all(o["side_ok"] for o in scores["objects"])
+
+
+def test_a_mono_recording_has_no_azimuth_to_export(tmp_path: Path) -> None:
+    from scipy.io import wavfile
+
+    rng = np.random.default_rng(0)
+    wavfile.write(
+        tmp_path / "mono.wav", 24_000, (rng.standard_normal(48_000) * 3000).astype(np.int16)
+    )
+    result = CliRunner().invoke(app, ["cues", str(tmp_path / "mono.wav"), "--format", "dcase",
+                                      "-o", str(tmp_path / "p.csv"), "-q"])  # fmt: skip
+    assert result.exit_code == 2 and "no azimuth to export" in result.output
+    assert not (tmp_path / "p.csv").exists()

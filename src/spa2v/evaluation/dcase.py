@@ -550,7 +550,15 @@ def predictions(
     6 dB quieter: a proxy); on screen when the azimuth is inside ``fov_deg``; class from
     ``classes`` (per source, left to right; −1 where none is known: the official scorer then
     ignores the row).
+
+    Raises
+    ------
+    ParameterError
+        For cues of a mono recording (or identical channels): no azimuth to write.
     """
+    if not sheet.spatial:
+        raise ParameterError(f"{sheet.source or 'the recording'}: no left/right information "
+                             "(mono or identical channels), so no azimuth to export")  # fmt: skip
     t = np.asarray(sheet.frames.time_s, dtype=np.float64)
     active = np.asarray(sheet.frames.activity, dtype=np.float64) > 0.5
     n_frames = max(int(math.ceil(sheet.duration_s / FRAME_S - 1e-9)), 0)
